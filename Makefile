@@ -1,0 +1,95 @@
+# Nexra build. `make run` and `make test` are the two entry points named in
+# the README; both bootstrap the machine first (idempotent).
+
+CC       ?= cc
+BUILD    ?= build
+SANITIZE ?=
+OPT      ?= -O2
+
+PKGS     := libmicrohttpd jansson libcurl openssl libsodium sqlite3 libpq yaml-0.1
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-format-nonliteral -Wvla
+CFLAGS   := -std=c17 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -I$(BUILD)/gen \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+# Every .c under src/ except the entry point goes into one static library
+# that the binary, the unit tests and the fuzz targets link.
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -name main.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+MIGR     := $(sort $(wildcard src/store/migrations/*/*.sql))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+PYTHON   := /usr/bin/python3
+
+.PHONY: all bootstrap run test unit fuzz-replay integration bench fuzz clean format
+all: $(BUILD)/nexra
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/migrations.c: $(MIGR) scripts/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	bash scripts/embed-migrations.sh $(MIGR) > $@
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libnexra.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/nexra: $(BUILD)/obj/src/main.o $(BUILD)/libnexra.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit: $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libnexra.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz targets: replayed over their corpus in `make test` (sanitized build),
+# run coverage-guided with libFuzzer by `make fuzz`.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libnexra.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c $(BUILD)/libnexra.a $(LDLIBS)
+
+run: bootstrap $(BUILD)/nexra
+	@mkdir -p var
+	$(BUILD)/nexra serve --listen 127.0.0.1:8000 --db sqlite:./var/nexra.db --signup open
+
+unit: $(BUILD)/unit
+	$(BUILD)/unit
+
+fuzz-replay:
+	$(MAKE) --no-print-directory BUILD=build-san SANITIZE=address,undefined OPT=-O1 \
+	    $(FUZZ_SRC:tests/fuzz/%.c=build-san/fuzz/%)
+	@for f in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
+	    ASAN_OPTIONS=detect_leaks=1 build-san/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
+
+integration: $(BUILD)/nexra
+	cd tests/integration && NEXRA_BIN=$(abspath $(BUILD)/nexra) $(PYTHON) -m pytest -q -p no:cacheprovider
+
+test: bootstrap
+	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory fuzz-replay
+	$(MAKE) --no-print-directory integration
+
+bench: bootstrap $(BUILD)/nexra
+	bash bench/run.sh $(abspath $(BUILD)/nexra)
+
+fuzz:
+	bash tests/fuzz/run-libfuzzer.sh
+
+format:
+	clang-format -i $(shell find src tests -name '*.[ch]')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# make bench: throughput and latency of Nexra's agent registry next to a
+# static file served by nginx, measured in the same run.
+#
+# Shared machines drift from one day to the next, so absolute numbers from
+# different runs cannot be compared; a ratio against a baseline measured
+# minutes apart on the same box can. The baseline is the cheapest thing an
+# HTTP server can do: nginx sending a small static JSON file (the very bytes
+# nexra returns for the agent, so both send the same body). nginx runs once
+# with 1 worker and once with 2 (nexra serves on 2 threads); both are shown.
+#
+# wrk runs with 1 thread and 32 connections: on a 2-core box a second wrk
+# thread would take the core the server needs. Each target gets a warm-up
+# (discarded) and then a measured run. Server CPU per request is read from
+# /proc (utime + stime of the server's processes) around the measured run.
+#
+# Usage: bash bench/run.sh /absolute/path/to/nexra
+# Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
+#              BENCH_CONNECTIONS (default 32).
+# Exit status: 0 whatever the goal's outcome (this is a measurement); 1 when
+# the run itself is broken (setup failed, or more than 1% of nexra's
+# responses were not 2xx).
+set -euo pipefail
+
+NEXRA=${1:?usage: bench/run.sh /absolute/path/to/nexra}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNECTIONS:-32}
+NGINX=${NGINX:-/usr/sbin/nginx}
+GOAL=0.5
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$NEXRA" ] || die "$NEXRA is not an executable"
+command -v wrk >/dev/null || die "wrk is not installed (make bootstrap)"
+[ -x "$NGINX" ] || die "$NGINX is not installed (make bootstrap)"
+command -v curl >/dev/null || die "curl is not installed"
+
+DIR=$(mktemp -d -t nexra-bench.XXXXXX)
+NEXRA_PID=""
+NGINX_PID=""
+
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_pid "$NGINX_PID"
+  stop_pid "$NEXRA_PID"
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# CPU ticks (utime + stime) used so far by the given pids.
+cpu_ticks() {
+  local total=0 pid stat
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    # Fields after the command name (which may hold spaces) start at 3.
+    stat=${stat##*) }
+    set -- $stat
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+HZ=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- nexra --
+"$NEXRA" serve --listen 127.0.0.1:0 --db "sqlite:$DIR/nexra.db" --dev \
+  --signup open --rate-limits starter=100,growth=100000000 \
+  --master-key-file "$DIR/master.key" >"$DIR/nexra.out" 2>"$DIR/nexra.err" &
+NEXRA_PID=$!
+
+BASE=""
+for _ in $(seq 100); do
+  BASE=$(grep -m1 -o 'listening on http://[0-9.]*:[0-9]*' "$DIR/nexra.out" "$DIR/nexra.err" 2>/dev/null \
+         | head -n1 | sed 's/.*listening on //') || true
+  [ -n "$BASE" ] && break
+  kill -0 "$NEXRA_PID" 2>/dev/null || { cat "$DIR/nexra.err" >&2; die "nexra exited at start"; }
+  sleep 0.1
+done
+[ -n "$BASE" ] || { tail -n 20 "$DIR/nexra.err" >&2; die "nexra printed no 'listening on' line"; }
+for _ in $(seq 100); do
+  curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null && break
+  sleep 0.1
+done
+curl -fsS -o /dev/null "$BASE/healthz" || die "nexra at $BASE never answered /healthz"
+
+ORG=$(curl -sS -X POST "$BASE/v1/orgs/register" -H 'Content-Type: application/json' \
+  -d '{"name":"bench","plan":"growth"}')
+KEY=$(printf '%s' "$ORG" | grep -o '"api_key": *"nx_live_[a-z0-9]*"' | grep -o 'nx_live_[a-z0-9]*' || true)
+[ -n "$KEY" ] || die "org register failed: $ORG"
+
+# One agent body for both the GET target and the POST template; AGENT_ID
+# is replaced per request in the Lua script.
+agent_body() {
+  printf '{"agent_id":"%s","name":"Research Agent","description":"Researches competitors and market positioning for a company given its name","capability_type":"research","input_schema":{"type":"object","properties":{"company_name":{"type":"string"}},"required":["company_name"]},"output_schema":{"type":"object","properties":{"summary":{"type":"string"}}},"pricing":{"per_call_usd":0.15},"sla":{"p99_latency_ms":3000,"availability":0.99},"webhook_url":"http://127.0.0.1:9/execute","webhook_secret":"bench-secret-0123456789abcdef0123456789","is_public":false}' "$1"
+}
+
+AGENT=bench-agent-0
+code=$(curl -sS -o "$DIR/reg.json" -w '%{http_code}' -X POST "$BASE/v1/agents/register" \
+  -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$(agent_body $AGENT)")
+[ "$code" = 201 ] || die "agent register answered $code: $(cat "$DIR/reg.json")"
+
+GET_URL="$BASE/v1/agents/$AGENT"
+mkdir -p "$DIR/www"
+code=$(curl -sS -o "$DIR/www/agent.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" "$GET_URL")
+[ "$code" = 200 ] || die "GET $GET_URL answered $code: $(cat "$DIR/www/agent.json")"
+BODY_BYTES=$(wc -c <"$DIR/www/agent.json")
+
+# POST /v1/agents/register: every request a new agent_id (thread id and a
+# counter), so each one is a real insert and none is a 409.
+cat >"$DIR/register.lua" <<EOF
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+local template = [==[$(agent_body '%s')]==]
+local headers = {
+  ["Authorization"] = "Bearer " .. os.getenv("NEXRA_BENCH_KEY"),
+  ["Content-Type"] = "application/json",
+}
+local run = os.getenv("NEXRA_BENCH_RUN")
+local counter = 0
+function request()
+  counter = counter + 1
+  local id = string.format("bench-%s-%d-%d", run, tid, counter)
+  return wrk.format("POST", "/v1/agents/register", headers,
+                    string.format(template, id))
+end
+EOF
+
+# ---------------------------------------------------------------- nginx --
+# start_nginx WORKERS: starts nginx on a free port; sets NGINX_PID, NGINX_URL.
+start_nginx() {
+  local workers=$1 port user=""
+  port=$(free_port)
+  [ "$(id -u)" = 0 ] && user="user root;"
+  mkdir -p "$DIR/nginx/tmp"
+  cat >"$DIR/nginx/nginx.conf" <<EOF
+$user
+worker_processes $workers;
+pid $DIR/nginx/nginx.pid;
+error_log $DIR/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;
+  keepalive_timeout 65;
+  keepalive_requests 1000000000;
+  client_body_temp_path $DIR/nginx/tmp/body;
+  proxy_temp_path $DIR/nginx/tmp/proxy;
+  fastcgi_temp_path $DIR/nginx/tmp/fastcgi;
+  uwsgi_temp_path $DIR/nginx/tmp/uwsgi;
+  scgi_temp_path $DIR/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $DIR/www;
+    default_type application/json;
+  }
+}
+EOF
+  "$NGINX" -e "$DIR/nginx/error.log" -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" \
+    -g 'daemon off;' >>"$DIR/nginx/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  NGINX_URL="http://127.0.0.1:$port/agent.json"
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$NGINX_URL" 2>/dev/null && return 0
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$DIR/nginx/error.log" >&2 || true
+  die "nginx did not start"
+}
+
+# The nginx master and its workers.
+nginx_pids() {
+  echo "$NGINX_PID"
+  pgrep -P "$NGINX_PID" || true
+}
+
+# ------------------------------------------------------------------ wrk --
+# measure NAME URL PIDS... : warm-up, measured run, parsed into RESULTS.
+# With NEXRA_BENCH_RUN set in the environment, uses the POST script.
+declare -a NAMES=() RPS=() P50=() P99=() NON2XX=() TOTAL=() SOCKERR=() CPU=()
+
+measure() {
+  local name=$1 url=$2; shift 2
+  local pids=("$@") script=() out t0 t1
+  if [ "$name" = "nexra POST /v1/agents/register" ]; then
+    script=(-s "$DIR/register.lua")
+  fi
+  NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=w wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
+    -H "Authorization: Bearer $KEY" "${script[@]}" "$url" >/dev/null
+  t0=$(cpu_ticks "${pids[@]}")
+  out=$(NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=m wrk -t1 -c"$CONNS" -d"${DURATION}s" \
+    --latency -H "Authorization: Bearer $KEY" "${script[@]}" "$url")
+  t1=$(cpu_ticks "${pids[@]}")
+  printf '%s\n' "$out" >"$DIR/wrk-${#NAMES[@]}.txt"
+
+  NAMES+=("$name")
+  RPS+=("$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')")
+  P50+=("$(printf '%s\n' "$out" | awk -f "$DIR/ms.awk" -v pct=50%)")
+  P99+=("$(printf '%s\n' "$out" | awk -f "$DIR/ms.awk" -v pct=99%)")
+  TOTAL+=("$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')")
+  NON2XX+=("$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ {n=$NF} END {print n+0}')")
+  SOCKERR+=("$(printf '%s\n' "$out" | awk -F'[ ,]+' '/Socket errors:/ {s = $5 + $7 + $9 + $11} END {print s + 0}')")
+  local total=${TOTAL[-1]:-0}
+  CPU+=("$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')")
+}
+
+# Latency of one percentile line of `wrk --latency`, in ms.
+cat >"$DIR/ms.awk" <<'EOF'
+$1 == pct && !done {
+  v = $2; mult = 1
+  if (v ~ /us$/) { mult = 0.001; sub(/us$/, "", v) }
+  else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+  else if (v ~ /m$/) { mult = 60000; sub(/m$/, "", v) }
+  else if (v ~ /s$/) { mult = 1000; sub(/s$/, "", v) }
+  printf "%.2f\n", v * mult; done = 1
+}
+EOF
+
+start_nginx 1
+measure "nginx static, 1 worker" "$NGINX_URL" $(nginx_pids)
+stop_pid "$NGINX_PID"; NGINX_PID=""
+
+measure "nexra GET /v1/agents/{id}" "$GET_URL" "$NEXRA_PID"
+
+start_nginx 2
+measure "nginx static, 2 workers" "$NGINX_URL" $(nginx_pids)
+stop_pid "$NGINX_PID"; NGINX_PID=""
+
+measure "nexra POST /v1/agents/register" "$BASE/v1/agents/register" "$NEXRA_PID"
+
+# --------------------------------------------------------------- report --
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+echo
+echo "nexra bench: wrk 1 thread, $CONNS connections, ${WARMUP}s warm-up + ${DURATION}s per target,"
+echo "loopback, $(nproc) CPUs; nexra on SQLite (WAL, synchronous=FULL), growth limit raised"
+echo "static file and agent GET body: $BODY_BYTES bytes each"
+echo
+printf '%-34s %10s %9s %9s %9s %9s %8s\n' target req/s p50_ms p99_ms non-2xx sock_err cpu_us
+for i in "${!NAMES[@]}"; do
+  printf '%-34s %10s %9s %9s %9s %9s %8s\n' "${NAMES[$i]}" "${RPS[$i]}" "${P50[$i]}" \
+    "${P99[$i]}" "${NON2XX[$i]}" "${SOCKERR[$i]}" "${CPU[$i]}"
+done
+echo "(cpu_us: server CPU time per request, all its threads/processes)"
+
+NG1=${RPS[0]} GET=${RPS[1]} NG2=${RPS[2]} POST=${RPS[3]}
+echo
+echo "ratios (nexra req/s over nginx static req/s):"
+printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "GET /v1/agents/{id}" "$(ratio "$GET" "$NG1")" "$(ratio "$GET" "$NG2")"
+printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/agents/register" "$(ratio "$POST" "$NG1")" "$(ratio "$POST" "$NG2")"
+
+verdict() { awk -v r="$1" -v g="$GOAL" 'BEGIN { print (r != "-" && r + 0 >= g) ? "PASS" : "FAIL" }'; }
+R1=$(ratio "$GET" "$NG1"); R2=$(ratio "$GET" "$NG2")
+echo
+echo "goal: authenticated GET /v1/agents/{id} >= ${GOAL}x nginx static"
+echo "  vs nginx 1 worker:  ${R1}x  $(verdict "$R1")"
+echo "  vs nginx 2 workers: ${R2}x  $(verdict "$R2")"
+
+# A run where nexra mostly answered errors measures nothing.
+broken=0
+for i in 1 3; do
+  if awk -v bad="${NON2XX[$i]}" -v sock="${SOCKERR[$i]:-0}" -v n="${TOTAL[$i]:-0}" \
+       'BEGIN { exit !(n == 0 || (bad + 0) > 0.01 * n) }'; then
+    echo "bench: ${NAMES[$i]}: ${NON2XX[$i]} of ${TOTAL[$i]} responses were not 2xx; see the server log" >&2
+    tail -n 5 "$DIR/nexra.err" >&2 || true
+    broken=1
+  fi
+done
+exit "$broken"

@@ -1,0 +1,132 @@
+/* Response setters and request helpers; see req.h. */
+#include "http/req.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "core/banned.h"
+
+int req_ok(struct req *r, int status, json_t *data)
+{
+	char *s = json_dumps(data, JSON_DUMP_FLAGS | JSON_ENCODE_ANY);
+	int rc;
+
+	json_decref(data);
+	if (!s)
+		return req_fail(r, E(INTERNAL), "out of memory rendering response");
+	buf_reset(&r->out);
+	rc = buf_adds(&r->out, s);
+	free(s);
+	if (rc)
+		return req_fail(r, E(INTERNAL), "response too large");
+	return req_ok_out(r, status);
+}
+
+int req_ok_out(struct req *r, int status)
+{
+	r->status = status;
+	r->rc = 0;
+	return 0;
+}
+
+int req_ok_list(struct req *r, int has_more, int limit, int offset)
+{
+	r->is_list = 1;
+	r->has_more = has_more;
+	r->list_limit = limit;
+	r->list_offset = offset;
+	return req_ok_out(r, 200);
+}
+
+static int fail(struct req *r, int rc, json_t *details, const char *fmt, va_list ap)
+{
+	if (rc >= 0)
+		rc = E(INTERNAL);
+	r->rc = rc;
+	r->status = err_status(rc);
+	if (fmt)
+		vsnprintf(r->err_message, sizeof(r->err_message), fmt, ap);
+	else
+		snprintf(r->err_message, sizeof(r->err_message), "%s", err_message(rc));
+	json_decref(r->err_details);
+	r->err_details = details;
+	return rc;
+}
+
+int req_fail(struct req *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = fail(r, rc, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int req_fail_details(struct req *r, int rc, json_t *details, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = fail(r, rc, details, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int req_json_body(struct req *r, json_t **out)
+{
+	struct jerr e = {{0}, {0}};
+	int rc = json_parse_object(r->body.data ? r->body.data : "", r->body.len, out, &e);
+
+	if (rc)
+		return req_fail_details(r, rc, json_pack("{ss}", "field", e.field), "%s",
+					e.message);
+	return 0;
+}
+
+static int query_int(struct req *r, const char *name, long min, long max, long dflt, long *out)
+{
+	const char *v = req_query(r, name);
+	char *end;
+	long n;
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || n < min || n > max)
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", name),
+					"%s: must be an integer between %ld and %ld", name, min,
+					max);
+	*out = n;
+	return 0;
+}
+
+int req_page(struct req *r, int *limit, int *offset)
+{
+	long l, o;
+	int rc = query_int(r, "limit", 1, 200, 50, &l);
+
+	if (!rc)
+		rc = query_int(r, "offset", 0, 1000000000L, 0, &o);
+	if (rc)
+		return rc;
+	*limit = (int)l;
+	*offset = (int)o;
+	return 0;
+}

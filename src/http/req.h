@@ -1,0 +1,88 @@
+/*
+ * struct req: one HTTP request from arrival to response. The server glue
+ * (server.c) fills the request side, a handler fills the response side with
+ * exactly one of req_ok*() or req_fail(), and the glue renders the envelope
+ * ({"data"|"error", "meta"}) and logs one line.
+ *
+ * A handler returns what req_ok/req_fail returned (0 or the error), so the
+ * idiom is `return req_fail(r, E(NOT_FOUND), "agent %s not found", id);`.
+ * A handler that returns an error without calling req_fail gets the
+ * catalogue's default message.
+ */
+#ifndef NEXRA_HTTP_REQ_H
+#define NEXRA_HTTP_REQ_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "auth/ratelimit.h"
+#include "core/buf.h"
+#include "core/rand.h"
+#include "store/store.h"
+
+#define REQ_MAX_BODY (1024 * 1024)
+#define REQ_MAX_PARAMS 4
+
+struct app;
+struct MHD_Connection;
+struct route;
+
+struct req {
+	struct app *app;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;           /* without the query string */
+	char request_id[ID_MAX];
+	uint64_t start_ns;          /* monotonic */
+	int64_t now;                /* wall clock at arrival, unix seconds */
+	const struct route *route;  /* matched route (NULL: none) */
+	const char *params[REQ_MAX_PARAMS]; /* {placeholders} in route order */
+	char *param_store;          /* owned copy of the path the params point into */
+
+	struct buf body;
+	int body_too_large;
+
+	/* set by auth */
+	int authed;
+	struct key_auth auth;
+	const char *agent_id;       /* X-Agent-ID when given and valid */
+	struct rl_result rl;
+	int rl_applied;
+
+	/* response */
+	int status;
+	int rc;                     /* 0, or the error answered */
+	struct buf out;             /* rendered "data" JSON, or error JSON */
+	int is_list;
+	int has_more;
+	int list_limit, list_offset;
+	char err_message[400];
+	json_t *err_details;        /* owned; NULL: {} */
+	char allow[64];             /* Allow header for 405 */
+	const char *raw_type;       /* non-NULL: r->out is the whole body, of this type */
+};
+
+/* Success with a jansson value as data (reference stolen). */
+int req_ok(struct req *r, int status, json_t *data);
+/* Success with data already rendered into r->out by the handler. */
+int req_ok_out(struct req *r, int status);
+/* List success: data rendered into r->out as an array. */
+int req_ok_list(struct req *r, int has_more, int limit, int offset);
+/* Failure with the catalogue's code/status and a formatted message. */
+int req_fail(struct req *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Failure with details (reference stolen; may be NULL). */
+int req_fail_details(struct req *r, int rc, json_t *details, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Header and query helpers (borrowed strings, valid for the request). */
+const char *req_header(struct req *r, const char *name);
+const char *req_query(struct req *r, const char *name);
+
+/* Parse the body as a JSON object (core/json.h rules); on failure the
+ * request is answered 400 and the error returned. */
+int req_json_body(struct req *r, json_t **out);
+
+/* limit/offset from the query: defaults 50/0, limit 1..200; 400 otherwise. */
+int req_page(struct req *r, int *limit, int *offset);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * Every endpoint of the server, one row each. Order matters only where two
+ * patterns could match the same path: literal rows come before {param}
+ * rows of the same shape.
+ */
+#include "auth/api.h"
+#include "http/router.h"
+#include "http/service.h"
+#include "registry/api.h"
+
+const struct route routes[] = {
+	{"GET", "/healthz", api_healthz, ROUTE_PUBLIC},
+	{"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
+
+	{"POST", "/v1/orgs/register", api_org_register, ROUTE_PUBLIC},
+	{"GET", "/v1/orgs/me", api_org_me, 0},
+
+	{"POST", "/v1/keys", api_key_create, 0},
+	{"GET", "/v1/keys", api_key_list, 0},
+	{"DELETE", "/v1/keys/{key_id}", api_key_revoke, 0},
+
+	{"POST", "/v1/agents/register", api_agent_register, 0},
+	{"GET", "/v1/agents", api_agent_list, 0},
+	{"GET", "/v1/agents/{agent_id}", api_agent_get, 0},
+	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
+	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
+	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+};
+
+const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -1,0 +1,28 @@
+/*
+ * struct app: the server's long-lived state, one per `nexra serve`, owned
+ * by serve.c and shared (read-mostly) by every request. Handlers reach the
+ * database through app->store and the configuration through app->cfg.
+ */
+#ifndef NEXRA_SERVE_APP_H
+#define NEXRA_SERVE_APP_H
+
+#include <stdatomic.h>
+
+#include "auth/ratelimit.h"
+#include "crypto/seal.h"
+#include "serve/config.h"
+#include "store/store.h"
+
+struct metrics;
+
+struct app {
+	const struct config *cfg;
+	struct store *store;
+	struct ratelimiter rl;
+	struct metrics *metrics;
+	unsigned char master_key[SEAL_KEY_LEN];
+	atomic_int in_flight;     /* requests received and not yet completed */
+	atomic_int shutting_down; /* set on SIGTERM/SIGINT */
+};
+
+#endif
