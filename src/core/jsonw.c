@@ -127,10 +127,16 @@ void jw_key(struct jsonw *jw, const char *key)
 
 void jw_int(struct jsonw *jw, int64_t v)
 {
-	char s[24];
-	int n = snprintf(s, sizeof(s), "%lld", (long long)v);
+	char s[24], *p = s + sizeof(s);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	put(jw, s, (size_t)n);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	put(jw, p, (size_t)(s + sizeof(s) - p));
 }
 
 void jw_bool(struct jsonw *jw, int v)

@@ -85,7 +85,9 @@ static int render(struct req *r, struct buf *body, long long latency_ms)
 		jw_key(&jw, "error");
 		jw_obj_open(&jw);
 		jw_kstr(&jw, "code", err_code(r->rc));
-		jw_kstr(&jw, "message", r->err_message[0] ? r->err_message : err_message(r->rc));
+		/* 5xx detail (database text) goes to the log line, not the client */
+		jw_kstr(&jw, "message", r->err_message[0] && r->status < 500 ? r->err_message
+									      : err_message(r->rc));
 		details = r->err_details ? json_dumps(r->err_details, JSON_COMPACT) : NULL;
 		jw_kraw(&jw, "details", details ? details : "{}");
 		free(details);

@@ -699,6 +699,12 @@ int store_sqlite_open(const char *path, int pool, struct store **out, char *msg,
 	int rc;
 
 	*out = NULL;
+	/* Each pooled connection is used by one thread at a time, so SQLite's
+	 * own mutexes are not needed; memory statistics would take a global
+	 * mutex on every allocation. Both are process-wide settings that must
+	 * precede sqlite3_initialize(), so they only apply on the first open. */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (!sqlite3_compileoption_used("ENABLE_FTS5")) {
 		snprintf(msg, msgsz, "this SQLite library was built without FTS5");
 		return E(INTERNAL);
