@@ -139,10 +139,10 @@ int api_key_revoke(struct req *r)
 	if (rc)
 		return rc;
 	if (!key_id_valid(key_id))
-		return req_fail(r, E(NOT_FOUND), "key %s not found", key_id);
+		return req_fail(r, E(NOT_FOUND), "key not found");
 	rc = st->ops->key_revoke(st, r->auth.org.org_id, key_id, r->now, &revoked_at);
 	if (rc == E(NOT_FOUND))
-		return req_fail(r, rc, "key %s not found", key_id);
+		return req_fail(r, rc, "key not found"); /* same body for other orgs' keys */
 	if (rc == E(CONFLICT))
 		return req_fail(r, rc,
 				"key %s is the organization's last live key; create another first",

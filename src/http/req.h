@@ -21,6 +21,7 @@
 #include "store/store.h"
 
 #define REQ_MAX_BODY (1024 * 1024)
+#define REQ_MAX_DISCARD (16 * 1024 * 1024) /* read and dropped after a 413 */
 #define REQ_MAX_PARAMS 4
 
 struct app;
@@ -41,6 +42,8 @@ struct req {
 
 	struct buf body;
 	int body_too_large;
+	size_t discarded;           /* body bytes dropped after going too large */
+	int answered;               /* a response is queued */
 
 	/* set by auth */
 	int authed;

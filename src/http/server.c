@@ -5,9 +5,10 @@
  * with the headers (we allocate struct req and check Content-Length), once
  * per chunk of body (appended to a bounded buffer), and once at the end,
  * when we route, authenticate, run the handler and queue the response. A
- * body over REQ_MAX_BODY is answered 413 as soon as it is detected (from
- * Content-Length before reading anything, or while reading a chunked body),
- * and the connection is closed. The completion callback frees the request
+ * body declared over REQ_MAX_BODY by Content-Length is answered 413 before
+ * anything is read, and the connection closed. A chunked body that grows
+ * past it is read on and discarded (up to REQ_MAX_DISCARD) and answered 413
+ * at its end, so the client is reading when the answer comes. The completion callback frees the request
  * and keeps the in-flight count that graceful shutdown waits on.
  */
 #include "http/server.h"
@@ -199,6 +200,7 @@ static enum MHD_Result respond(struct req *r)
 	}
 	add_headers(r, resp);
 	ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	r->answered = 1;
 	MHD_destroy_response(resp);
 	ns = time_mono_ns() - r->start_ns;
 	metrics_observe(r->app->metrics, r->route, r->status, ns);
@@ -268,18 +270,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!r->body_too_large && buf_add(&r->body, upload_data, *upload_size)) {
-			r->body_too_large = 1;
+		if (r->body_too_large) {
+			/* Discard the rest so the client can read our 413: closing
+			 * with unread data would reset the connection and lose it.
+			 * Past REQ_MAX_DISCARD, answer at once anyway. */
+			r->discarded += *upload_size;
 			*upload_size = 0;
+			if (r->discarded > REQ_MAX_DISCARD && !r->answered)
+				return respond(r);
+			return MHD_YES;
+		}
+		if (buf_add(&r->body, upload_data, *upload_size)) {
+			r->body_too_large = 1;
+			r->discarded = *upload_size;
+			buf_release(&r->body);
 			req_fail(r, E(TOO_LARGE), "request body is larger than %d bytes",
 				 REQ_MAX_BODY);
-			return respond(r);
 		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (r->answered)
+		return MHD_YES;
 	if (r->body_too_large)
-		return MHD_YES; /* already answered */
+		return respond(r);
 	dispatch(r);
 	return respond(r);
 }

@@ -26,6 +26,19 @@ static const char *const fields[] = {"agent_id",       "name",         "descript
 static const char *const pricing_fields[] = {"per_call_usd", NULL};
 static const char *const sla_fields[] = {"p99_latency_ms", "availability", NULL};
 
+/* What libcurl's lenient parser lets through but a webhook URL must not
+ * have: spaces or control characters, and an empty authority
+ * ("https:///x", which curl reads as host "x"). */
+static int url_shape_ok(const char *url)
+{
+	const char *sep = strstr(url, "://");
+
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f)
+			return 0;
+	return sep && sep[3] && !strchr("/?#", sep[3]);
+}
+
 int agent_webhook_url_check(const char *url, int dev, const char **why)
 {
 	CURLU *u = curl_url();
@@ -33,7 +46,8 @@ int agent_webhook_url_check(const char *url, int dev, const char **why)
 	int rc = E(VALIDATION), literal = 0;
 
 	*why = "is not a valid absolute URL";
-	if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME))
+	if (!u || !url_shape_ok(url) ||
+	    curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME))
 		goto out;
 	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) || !host[0])

@@ -19,9 +19,11 @@
 
 #define INITIAL_TRUST 0.5
 
-static int not_found(struct req *r, const char *agent_id)
+/* One body for "no such agent" and "another org's agent" (tenancy): the
+ * message does not even echo the id. */
+static int not_found(struct req *r)
 {
-	return req_fail(r, E(NOT_FOUND), "agent %s not found", agent_id);
+	return req_fail(r, E(NOT_FOUND), "agent not found");
 }
 
 static int store_fail(struct req *r, int rc, const char *what)
@@ -70,10 +72,10 @@ static int reply_agent(struct req *r, const char *agent_id, int status)
 	int rc;
 
 	if (!agent_id_valid(agent_id))
-		return not_found(r, agent_id);
+		return not_found(r);
 	rc = st->ops->agent_get(st, r->auth.org.org_id, agent_id, &a);
 	if (rc == E(NOT_FOUND))
-		return not_found(r, agent_id);
+		return not_found(r);
 	if (rc)
 		return store_fail(r, rc, "reading the agent");
 	jw_init(&jw, &r->out);
@@ -121,14 +123,14 @@ int api_agent_update(struct req *r)
 	int rc;
 
 	if (!agent_id_valid(r->params[0]))
-		return not_found(r, r->params[0]);
+		return not_found(r);
 	rc = read_definition(r, r->params[0], &a);
 	if (rc)
 		return rc;
 	rc = st->ops->agent_update(st, &a);
 	agent_release(&a);
 	if (rc == E(NOT_FOUND))
-		return not_found(r, r->params[0]);
+		return not_found(r);
 	if (rc)
 		return store_fail(r, rc, "updating the agent");
 	return reply_agent(r, r->params[0], 200);
@@ -202,10 +204,10 @@ static int set_paused(struct req *r, int paused)
 	int rc;
 
 	if (!agent_id_valid(r->params[0]))
-		return not_found(r, r->params[0]);
+		return not_found(r);
 	rc = st->ops->agent_set_paused(st, r->auth.org.org_id, r->params[0], paused, r->now);
 	if (rc == E(NOT_FOUND))
-		return not_found(r, r->params[0]);
+		return not_found(r);
 	if (rc)
 		return store_fail(r, rc, paused ? "pausing the agent" : "activating the agent");
 	return reply_agent(r, r->params[0], 200);
