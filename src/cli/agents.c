@@ -37,8 +37,7 @@ static int body_read(const char *path, char **out, size_t *len)
 	if (strcmp(path, "-") != 0) {
 		opened = fopen(path, "rb");
 		if (!opened) {
-			fprintf(stderr, "error: cannot open %s: %s\n", path,
-				strerror(errno));
+			fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
 			goto out;
 		}
 		f = opened;
@@ -58,9 +57,10 @@ static int body_read(const char *path, char **out, size_t *len)
 		goto out;
 	}
 	if (n > CLI_BODY_MAX) {
-		fprintf(stderr, "error: %s is larger than %zu KiB, the server's "
-				"request limit\n",
-			path, CLI_BODY_MAX >> 10);
+		fprintf(stderr,
+		        "error: %s is larger than %zu KiB, the server's "
+		        "request limit\n",
+		        path, CLI_BODY_MAX >> 10);
 		goto out;
 	}
 	*out = buf;
@@ -76,8 +76,8 @@ out:
 
 /* Sends the agent file to method path; the common part of register and
  * update. */
-static int send_file(const struct cli_ctx *ctx, const char *method,
-		     const char *path, const char *file)
+static int send_file(const struct cli_ctx *ctx, const char *method, const char *path,
+                     const char *file)
 {
 	char *body = NULL;
 	size_t len = 0;
@@ -95,8 +95,8 @@ static int too_long(const struct cli_group *g)
 	return cli_usage_error(g, "argument too long");
 }
 
-static int agents_register(const struct cli_ctx *ctx,
-			   const struct cli_group *g, int argc, char **argv)
+static int agents_register(const struct cli_ctx *ctx, const struct cli_group *g, int argc,
+                           char **argv)
 {
 	const struct cli_opt opts[] = {{0}};
 	const char *pos[1];
@@ -108,8 +108,8 @@ static int agents_register(const struct cli_ctx *ctx,
 	return send_file(ctx, "POST", "/v1/agents/register", pos[0]);
 }
 
-static int agents_update(const struct cli_ctx *ctx, const struct cli_group *g,
-			 int argc, char **argv)
+static int agents_update(const struct cli_ctx *ctx, const struct cli_group *g, int argc,
+                         char **argv)
 {
 	const struct cli_opt opts[] = {{0}};
 	const char *pos[2];
@@ -126,19 +126,18 @@ static int agents_update(const struct cli_ctx *ctx, const struct cli_group *g,
 	return send_file(ctx, "PUT", p.buf, pos[1]);
 }
 
-static int agents_list(const struct cli_ctx *ctx, const struct cli_group *g,
-		       int argc, char **argv)
+static int agents_list(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const char *status = NULL;
 	const char *ctype = NULL;
 	const char *limit = NULL;
 	const char *offset = NULL;
 	const struct cli_opt opts[] = {
-		{.name = "--status", .value = &status},
-		{.name = "--capability-type", .value = &ctype},
-		{.name = "--limit", .value = &limit},
-		{.name = "--offset", .value = &offset},
-		{0},
+	    {.name = "--status", .value = &status},
+	    {.name = "--capability-type", .value = &ctype},
+	    {.name = "--limit", .value = &limit},
+	    {.name = "--offset", .value = &offset},
+	    {0},
 	};
 	struct cli_path p;
 	int ret;
@@ -157,9 +156,8 @@ static int agents_list(const struct cli_ctx *ctx, const struct cli_group *g,
 }
 
 /* get, pause and activate: one agent id, no body. */
-static int agent_call(const struct cli_ctx *ctx, const struct cli_group *g,
-		      int argc, char **argv, const char *method,
-		      const char *suffix)
+static int agent_call(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv,
+                      const char *method, const char *suffix)
 {
 	const struct cli_opt opts[] = {{0}};
 	const char *pos[1];
@@ -177,43 +175,41 @@ static int agent_call(const struct cli_ctx *ctx, const struct cli_group *g,
 	return cli_run(ctx, method, p.buf, NULL, 0, CLI_AUTH_KEY, NULL);
 }
 
-static int agents_get(const struct cli_ctx *ctx, const struct cli_group *g,
-		      int argc, char **argv)
+static int agents_get(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	return agent_call(ctx, g, argc, argv, "GET", "");
 }
 
-static int agents_pause(const struct cli_ctx *ctx, const struct cli_group *g,
-			int argc, char **argv)
+static int agents_pause(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	return agent_call(ctx, g, argc, argv, "DELETE", "");
 }
 
-static int agents_activate(const struct cli_ctx *ctx,
-			   const struct cli_group *g, int argc, char **argv)
+static int agents_activate(const struct cli_ctx *ctx, const struct cli_group *g, int argc,
+                           char **argv)
 {
 	return agent_call(ctx, g, argc, argv, "POST", "/activate");
 }
 
 static const struct cli_cmd agents_cmds[] = {
-	{"register", agents_register},
-	{"update", agents_update},
-	{"list", agents_list},
-	{"get", agents_get},
-	{"pause", agents_pause},
-	{"activate", agents_activate},
-	{0},
+    {"register", agents_register},
+    {"update", agents_update},
+    {"list", agents_list},
+    {"get", agents_get},
+    {"pause", agents_pause},
+    {"activate", agents_activate},
+    {0},
 };
 
 const struct cli_group cli_agents_group = {
-	.name = "agents",
-	.usage = "agents:\n"
-		 "  nexra agents register FILE.json      (FILE may be - for stdin)\n"
-		 "  nexra agents update AGENT_ID FILE.json\n"
-		 "  nexra agents list [--status S] [--capability-type T] "
-		 "[--limit N] [--offset N]\n"
-		 "  nexra agents get AGENT_ID\n"
-		 "  nexra agents pause AGENT_ID\n"
-		 "  nexra agents activate AGENT_ID\n",
-	.cmds = agents_cmds,
+    .name = "agents",
+    .usage = "agents:\n"
+             "  nexra agents register FILE.json      (FILE may be - for stdin)\n"
+             "  nexra agents update AGENT_ID FILE.json\n"
+             "  nexra agents list [--status S] [--capability-type T] "
+             "[--limit N] [--offset N]\n"
+             "  nexra agents get AGENT_ID\n"
+             "  nexra agents pause AGENT_ID\n"
+             "  nexra agents activate AGENT_ID\n",
+    .cmds = agents_cmds,
 };

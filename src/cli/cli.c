@@ -27,34 +27,34 @@
 #define CLI_SERVER_MAX 2048
 
 static const struct cli_group *const groups[] = {
-	&cli_org_group,
-	&cli_agents_group,
-	&cli_keys_group,
+    &cli_org_group,
+    &cli_agents_group,
+    &cli_keys_group,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
 static const char usage_head[] =
-	"usage: nexra [--server URL] [--agent-id ID] GROUP COMMAND [ARGS]\n"
-	"       nexra help [GROUP]\n"
-	"       nexra serve [OPTIONS]          run the server (docs/cli.md)\n"
-	"\n";
+    "usage: nexra [--server URL] [--agent-id ID] GROUP COMMAND [ARGS]\n"
+    "       nexra GROUP --help\n"
+    "       nexra serve [OPTIONS]   run the server (nexra serve --help)\n"
+    "\n";
 
 static const char usage_tail[] =
-	"\n"
-	"global options (before or after GROUP):\n"
-	"  --server URL     server base URL (env NEXRA_SERVER,\n"
-	"                   default " CLI_DEFAULT_SERVER ")\n"
-	"  --agent-id ID    send X-Agent-ID: ID (env NEXRA_AGENT_ID)\n"
-	"  --help           this text\n"
-	"\n"
-	"environment:\n"
-	"  NEXRA_API_KEY      the API key (nx_live_... or nx_test_...); there\n"
-	"                     is no flag for it, argv is visible to ps\n"
-	"  NEXRA_ADMIN_TOKEN  admin token for `org register` under --signup admin\n"
-	"\n"
-	"output: the response's data as JSON on stdout; errors on stderr as\n"
-	"`error: CODE: message`. exit status: 0 success, 1 error response,\n"
-	"2 usage error, 3 server unreachable.\n";
+    "\n"
+    "global options (before or after GROUP):\n"
+    "  --server URL     server base URL (env NEXRA_SERVER,\n"
+    "                   default " CLI_DEFAULT_SERVER ")\n"
+    "  --agent-id ID    send X-Agent-ID: ID (env NEXRA_AGENT_ID)\n"
+    "  --help           this text\n"
+    "\n"
+    "environment:\n"
+    "  NEXRA_API_KEY      the API key (nx_live_... or nx_test_...); there\n"
+    "                     is no flag for it, argv is visible to ps\n"
+    "  NEXRA_ADMIN_TOKEN  admin token for `org register` under --signup admin\n"
+    "\n"
+    "output: the response's data as JSON on stdout; errors on stderr as\n"
+    "`error: CODE: message`. exit status: 0 success, 1 error response,\n"
+    "2 usage error, 3 server unreachable.\n";
 
 static void print_usage(FILE *f, const struct cli_group *only)
 {
@@ -104,8 +104,7 @@ struct globals {
  * the first form, advancing *i) and returns 1; returns 0 when arg is some
  * other option, -1 when NAME lacks its value.
  */
-static int take_value(const char *name, int argc, char **argv, int *i,
-		      const char **value)
+static int take_value(const char *name, int argc, char **argv, int *i, const char **value)
 {
 	size_t n = strlen(name);
 	const char *arg = argv[*i];
@@ -129,8 +128,7 @@ static int take_value(const char *name, int argc, char **argv, int *i,
  * copied in order to rest (which has room for argc + 1 pointers). Returns
  * how many remain, or -CLI_EXIT_USAGE after printing a usage error.
  */
-static int split_globals(int argc, char **argv, struct globals *gl,
-			 char **rest)
+static int split_globals(int argc, char **argv, struct globals *gl, char **rest)
 {
 	const char *ignored;
 	int nrest = 0;
@@ -155,10 +153,9 @@ static int split_globals(int argc, char **argv, struct globals *gl,
 		if (r > 0)
 			continue;
 		if (take_value("--api-key", argc, argv, &i, &ignored) != 0)
-			return -cli_usage_error(
-				NULL, "there is no --api-key option: a key on the "
-				      "command line is visible to other users; "
-				      "set NEXRA_API_KEY instead");
+			return -cli_usage_error(NULL, "there is no --api-key option: a key on the "
+			                              "command line is visible to other users; "
+			                              "set NEXRA_API_KEY instead");
 		rest[nrest++] = argv[i];
 	}
 	rest[nrest] = NULL;
@@ -182,9 +179,10 @@ static int server_resolve(const char *url, char *buf, size_t cap)
 	size_t n = strlen(url);
 
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-		return cli_usage_error(NULL, "server URL must start with http:// "
-					     "or https://: '%s'",
-				       url);
+		return cli_usage_error(NULL,
+		                       "server URL must start with http:// "
+		                       "or https://: '%s'",
+		                       url);
 	while (n > 0 && url[n - 1] == '/')
 		n--;
 	if (n >= cap)
@@ -194,8 +192,7 @@ static int server_resolve(const char *url, char *buf, size_t cap)
 	return 0;
 }
 
-static int dispatch(const struct cli_ctx *ctx, const struct cli_group *g,
-		    int argc, char **argv)
+static int dispatch(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const struct cli_cmd *c;
 
@@ -252,13 +249,12 @@ int cli_main(int argc, char **argv)
 
 	if (!gl.server)
 		gl.server = env_value("NEXRA_SERVER");
-	ret = server_resolve(gl.server ? gl.server : CLI_DEFAULT_SERVER, server,
-			     sizeof(server));
+	ret = server_resolve(gl.server ? gl.server : CLI_DEFAULT_SERVER, server, sizeof(server));
 	if (ret != 0)
 		goto out;
 	ctx.server = server;
 	ctx.api_key = env_value("NEXRA_API_KEY");
-	ctx.agent_id = gl.agent_id ? gl.agent_id : env_value("NEXRA_AGENT_ID");
+	ctx.agent_id = gl.agent_id && gl.agent_id[0] ? gl.agent_id : env_value("NEXRA_AGENT_ID");
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "error: cannot initialise libcurl\n");

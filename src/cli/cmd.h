@@ -33,8 +33,7 @@ struct cli_group;
 /* One subcommand: `nexra GROUP NAME ...`; argv[0] is NAME. */
 struct cli_cmd {
 	const char *name;
-	int (*run)(const struct cli_ctx *ctx, const struct cli_group *g, int argc,
-		   char **argv);
+	int (*run)(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv);
 };
 
 /* A command group and its subcommands (table ends with a NULL name). */
@@ -51,7 +50,7 @@ extern const struct cli_group cli_keys_group;
 /* Prints `error: MESSAGE` and the group's usage (all usage when g is NULL)
  * to stderr. Returns CLI_EXIT_USAGE so callers can `return` it. */
 int cli_usage_error(const struct cli_group *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * One option of a subcommand. Exactly one of value and flag is set: value
@@ -70,8 +69,8 @@ struct cli_opt {
  * (borrowed); exactly npos of them are required. Returns 0, or prints a
  * usage error for group g and returns CLI_EXIT_USAGE.
  */
-int cli_opts_parse(const struct cli_group *g, int argc, char **argv,
-		   const struct cli_opt *opts, const char **pos, int npos);
+int cli_opts_parse(const struct cli_group *g, int argc, char **argv, const struct cli_opt *opts,
+                   const char **pos, int npos);
 
 /* What cli_run sends as the bearer token. */
 enum cli_auth {
@@ -85,8 +84,7 @@ enum cli_auth {
  * already escaped (see cli_path in http.h); body may be NULL. token is used
  * only with CLI_AUTH_OPTIONAL. Returns the exit status.
  */
-int cli_run(const struct cli_ctx *ctx, const char *method, const char *path,
-	    const char *body, size_t body_len, enum cli_auth auth,
-	    const char *token);
+int cli_run(const struct cli_ctx *ctx, const char *method, const char *path, const char *body,
+            size_t body_len, enum cli_auth auth, const char *token);
 
 #endif

@@ -99,16 +99,14 @@ static void hdrs_build(struct hdrs *h, const struct cli_http_request *req)
 	/* Expect: 100-continue would add a round trip to every large body. */
 	hdrs_add(h, "Expect:", "");
 	/* Without a body, curl would label a POST as a form: send no type. */
-	hdrs_add(h, req->body ? "Content-Type: application/json" : "Content-Type:",
-		 "");
+	hdrs_add(h, req->body ? "Content-Type: application/json" : "Content-Type:", "");
 	if (req->bearer)
 		hdrs_add(h, "Authorization: Bearer ", req->bearer);
 	if (req->agent_id)
 		hdrs_add(h, "X-Agent-ID: ", req->agent_id);
 }
 
-int cli_http_send(const struct cli_http_request *req,
-		  struct cli_http_response *res)
+int cli_http_send(const struct cli_http_request *req, struct cli_http_response *res)
 {
 	CURL *h = NULL;
 	struct hdrs hdrs = {0};
@@ -123,6 +121,7 @@ int cli_http_send(const struct cli_http_request *req,
 	n = snprintf(url, sizeof(url), "%s%s", req->server, req->path);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		snprintf(res->error, sizeof(res->error), "request URL too long");
+		res->local = 1;
 		goto out;
 	}
 	h = curl_easy_init();
@@ -134,8 +133,9 @@ int cli_http_send(const struct cli_http_request *req,
 	hdrs_build(&hdrs, req);
 	if (hdrs.failed) {
 		snprintf(res->error, sizeof(res->error),
-			 "cannot build request headers (a value is too long or "
-			 "holds a control character)");
+		         "cannot build request headers: the API key, admin token or "
+		         "agent id is too long or holds a control character");
+		res->local = 1;
 		goto out;
 	}
 
@@ -153,7 +153,7 @@ int cli_http_send(const struct cli_http_request *req,
 	if (req->body || strcmp(req->method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)(req->body ? req->body_len : 0));
+		                 (curl_off_t)(req->body ? req->body_len : 0));
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
@@ -161,12 +161,11 @@ int cli_http_send(const struct cli_http_request *req,
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (body.too_large)
-			snprintf(res->error, sizeof(res->error),
-				 "response larger than %zu MiB",
-				 CLI_HTTP_RESPONSE_MAX >> 20);
+			snprintf(res->error, sizeof(res->error), "response larger than %zu MiB",
+			         CLI_HTTP_RESPONSE_MAX >> 20);
 		else
 			snprintf(res->error, sizeof(res->error), "%s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			         errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
@@ -235,8 +234,7 @@ void cli_path_add_segment(struct cli_path *p, const char *raw)
 	path_append_escaped(p, raw);
 }
 
-void cli_path_add_query(struct cli_path *p, const char *name,
-			const char *value)
+void cli_path_add_query(struct cli_path *p, const char *name, const char *value)
 {
 	if (!value)
 		return;

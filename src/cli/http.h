@@ -23,10 +23,10 @@
 
 /* What to send. All strings borrowed; NULL means "leave out". */
 struct cli_http_request {
-	const char *server;   /* base URL without trailing slash */
-	const char *method;   /* "GET", "POST", "PUT", "DELETE" */
-	const char *path;     /* escaped path and query, starting with '/' */
-	const char *body;     /* sent as application/json; NULL: no body */
+	const char *server; /* base URL without trailing slash */
+	const char *method; /* "GET", "POST", "PUT", "DELETE" */
+	const char *path;   /* escaped path and query, starting with '/' */
+	const char *body;   /* sent as application/json; NULL: no body */
 	size_t body_len;
 	const char *bearer;   /* Authorization: Bearer ... */
 	const char *agent_id; /* X-Agent-ID */
@@ -36,17 +36,19 @@ struct cli_http_request {
 struct cli_http_response {
 	long status;     /* HTTP status; 0 when no response arrived */
 	json_t *body;    /* owned; NULL when empty or not JSON */
-	char error[320]; /* transport failure, when cli_http_send fails */
+	char error[320]; /* why cli_http_send failed */
+	int local;       /* the request could not be built (nothing was sent) */
 };
 
 /*
  * Performs the request. Returns 0 when a response arrived (any status;
- * res->status and res->body set), or -1 with res->error describing why not
- * (connection refused, timeout, response over CLI_HTTP_RESPONSE_MAX).
+ * res->status and res->body set), or -1 with res->error describing why not:
+ * connection refused, timeout, response over CLI_HTTP_RESPONSE_MAX, or,
+ * with res->local set, a request that could not be built (URL too long, a
+ * header value too long or holding a control character).
  * res is initialised either way and must be released.
  */
-int cli_http_send(const struct cli_http_request *req,
-		  struct cli_http_response *res);
+int cli_http_send(const struct cli_http_request *req, struct cli_http_response *res);
 
 /* Frees res->body; res may be reused after. Accepts NULL. */
 void cli_http_response_release(struct cli_http_response *res);
@@ -71,7 +73,6 @@ void cli_path_add(struct cli_path *p, const char *literal);
 void cli_path_add_segment(struct cli_path *p, const char *raw);
 /* Appends "?name=value" or "&name=value", value percent-encoded; does
  * nothing when value is NULL. name must be safe as is. */
-void cli_path_add_query(struct cli_path *p, const char *name,
-			const char *value);
+void cli_path_add_query(struct cli_path *p, const char *name, const char *value);
 
 #endif

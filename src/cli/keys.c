@@ -17,15 +17,14 @@
 
 #include "core/banned.h"
 
-static int keys_create(const struct cli_ctx *ctx, const struct cli_group *g,
-		       int argc, char **argv)
+static int keys_create(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	int test = 0;
 	const char *name = NULL;
 	const struct cli_opt opts[] = {
-		{.name = "--test", .flag = &test},
-		{.name = "--name", .value = &name},
-		{0},
+	    {.name = "--test", .flag = &test},
+	    {.name = "--name", .value = &name},
+	    {0},
 	};
 	json_t *body = NULL;
 	char *text = NULL;
@@ -35,8 +34,7 @@ static int keys_create(const struct cli_ctx *ctx, const struct cli_group *g,
 	if (ret != 0)
 		goto out;
 	body = json_pack("{s:s}", "kind", test ? "test" : "live");
-	if (body && name && json_object_set_new(body, "name",
-						json_string(name)) != 0) {
+	if (body && name && json_object_set_new(body, "name", json_string(name)) != 0) {
 		json_decref(body);
 		body = NULL;
 	}
@@ -44,30 +42,28 @@ static int keys_create(const struct cli_ctx *ctx, const struct cli_group *g,
 		text = json_dumps(body, JSON_COMPACT);
 	if (!text) {
 		fprintf(stderr, "error: cannot encode the request (is --name "
-				"valid UTF-8?)\n");
+		                "valid UTF-8?)\n");
 		ret = CLI_EXIT_FAIL;
 		goto out;
 	}
-	ret = cli_run(ctx, "POST", "/v1/keys", text, strlen(text), CLI_AUTH_KEY,
-		      NULL);
+	ret = cli_run(ctx, "POST", "/v1/keys", text, strlen(text), CLI_AUTH_KEY, NULL);
 	if (ret == CLI_EXIT_OK)
 		fprintf(stderr, "note: api_key is shown only once; store it "
-				"now\n");
+		                "now\n");
 out:
 	free(text);
 	json_decref(body);
 	return ret;
 }
 
-static int keys_list(const struct cli_ctx *ctx, const struct cli_group *g,
-		     int argc, char **argv)
+static int keys_list(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const char *limit = NULL;
 	const char *offset = NULL;
 	const struct cli_opt opts[] = {
-		{.name = "--limit", .value = &limit},
-		{.name = "--offset", .value = &offset},
-		{0},
+	    {.name = "--limit", .value = &limit},
+	    {.name = "--offset", .value = &offset},
+	    {0},
 	};
 	struct cli_path p;
 	int ret;
@@ -83,8 +79,7 @@ static int keys_list(const struct cli_ctx *ctx, const struct cli_group *g,
 	return cli_run(ctx, "GET", p.buf, NULL, 0, CLI_AUTH_KEY, NULL);
 }
 
-static int keys_revoke(const struct cli_ctx *ctx, const struct cli_group *g,
-		       int argc, char **argv)
+static int keys_revoke(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const struct cli_opt opts[] = {{0}};
 	const char *pos[1];
@@ -102,17 +97,17 @@ static int keys_revoke(const struct cli_ctx *ctx, const struct cli_group *g,
 }
 
 static const struct cli_cmd keys_cmds[] = {
-	{"create", keys_create},
-	{"list", keys_list},
-	{"revoke", keys_revoke},
-	{0},
+    {"create", keys_create},
+    {"list", keys_list},
+    {"revoke", keys_revoke},
+    {0},
 };
 
 const struct cli_group cli_keys_group = {
-	.name = "keys",
-	.usage = "keys:\n"
-		 "  nexra keys create [--test] [--name NAME]\n"
-		 "  nexra keys list [--limit N] [--offset N]\n"
-		 "  nexra keys revoke KEY_ID\n",
-	.cmds = keys_cmds,
+    .name = "keys",
+    .usage = "keys:\n"
+             "  nexra keys create [--test] [--name NAME]\n"
+             "  nexra keys list [--limit N] [--offset N]\n"
+             "  nexra keys revoke KEY_ID\n",
+    .cmds = keys_cmds,
 };

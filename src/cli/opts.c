@@ -13,8 +13,7 @@
 
 #include "core/banned.h"
 
-static const struct cli_opt *opt_find(const struct cli_opt *opts,
-				      const char *arg, size_t len)
+static const struct cli_opt *opt_find(const struct cli_opt *opts, const char *arg, size_t len)
 {
 	const struct cli_opt *o;
 
@@ -25,8 +24,8 @@ static const struct cli_opt *opt_find(const struct cli_opt *opts,
 	return NULL;
 }
 
-int cli_opts_parse(const struct cli_group *g, int argc, char **argv,
-		   const struct cli_opt *opts, const char **pos, int npos)
+int cli_opts_parse(const struct cli_group *g, int argc, char **argv, const struct cli_opt *opts,
+                   const char **pos, int npos)
 {
 	const struct cli_opt *o;
 	const char *arg;
@@ -39,8 +38,7 @@ int cli_opts_parse(const struct cli_group *g, int argc, char **argv,
 		arg = argv[i];
 		if (only_pos || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (have >= npos)
-				return cli_usage_error(g, "unexpected argument '%s'",
-						       arg);
+				return cli_usage_error(g, "unexpected argument '%s'", arg);
 			pos[have++] = arg;
 			continue;
 		}
@@ -54,8 +52,7 @@ int cli_opts_parse(const struct cli_group *g, int argc, char **argv,
 			return cli_usage_error(g, "unknown option '%s'", arg);
 		if (o->flag) {
 			if (eq)
-				return cli_usage_error(g, "%s takes no value",
-						       o->name);
+				return cli_usage_error(g, "%s takes no value", o->name);
 			*o->flag = 1;
 			continue;
 		}
@@ -68,7 +65,6 @@ int cli_opts_parse(const struct cli_group *g, int argc, char **argv,
 		*o->value = argv[++i];
 	}
 	if (have < npos)
-		return cli_usage_error(g, "%s %s: missing argument", g->name,
-				       argv[0]);
+		return cli_usage_error(g, "%s %s: missing argument", g->name, argv[0]);
 	return 0;
 }

@@ -18,17 +18,16 @@
 
 #include "core/banned.h"
 
-static int org_register(const struct cli_ctx *ctx, const struct cli_group *g,
-			int argc, char **argv)
+static int org_register(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const char *name = NULL;
 	const char *plan = NULL;
 	const char *token = NULL;
 	const struct cli_opt opts[] = {
-		{.name = "--name", .value = &name},
-		{.name = "--plan", .value = &plan},
-		{.name = "--admin-token", .value = &token},
-		{0},
+	    {.name = "--name", .value = &name},
+	    {.name = "--plan", .value = &plan},
+	    {.name = "--admin-token", .value = &token},
+	    {0},
 	};
 	json_t *body = NULL;
 	char *text = NULL;
@@ -51,24 +50,23 @@ static int org_register(const struct cli_ctx *ctx, const struct cli_group *g,
 		text = json_dumps(body, JSON_COMPACT);
 	if (!text) {
 		fprintf(stderr, "error: cannot encode the request (is --name "
-				"valid UTF-8?)\n");
+		                "valid UTF-8?)\n");
 		ret = CLI_EXIT_FAIL;
 		goto out;
 	}
-	ret = cli_run(ctx, "POST", "/v1/orgs/register", text, strlen(text),
-		      CLI_AUTH_OPTIONAL, token);
+	ret =
+	    cli_run(ctx, "POST", "/v1/orgs/register", text, strlen(text), CLI_AUTH_OPTIONAL, token);
 	if (ret == CLI_EXIT_OK)
 		fprintf(stderr, "note: api_key and test_api_key are shown only "
-				"once; store them now (export "
-				"NEXRA_API_KEY=...)\n");
+		                "once; store them now (export "
+		                "NEXRA_API_KEY=...)\n");
 out:
 	free(text);
 	json_decref(body);
 	return ret;
 }
 
-static int org_me(const struct cli_ctx *ctx, const struct cli_group *g,
-		  int argc, char **argv)
+static int org_me(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
 	const struct cli_opt opts[] = {{0}};
 	int ret;
@@ -80,16 +78,16 @@ static int org_me(const struct cli_ctx *ctx, const struct cli_group *g,
 }
 
 static const struct cli_cmd org_cmds[] = {
-	{"register", org_register},
-	{"me", org_me},
-	{0},
+    {"register", org_register},
+    {"me", org_me},
+    {0},
 };
 
 const struct cli_group cli_org_group = {
-	.name = "org",
-	.usage = "organisation:\n"
-		 "  nexra org register --name NAME --plan starter|growth "
-		 "[--admin-token T]\n"
-		 "  nexra org me\n",
-	.cmds = org_cmds,
+    .name = "org",
+    .usage = "organisation:\n"
+             "  nexra org register --name NAME --plan starter|growth "
+             "[--admin-token T]\n"
+             "  nexra org me\n",
+    .cmds = org_cmds,
 };

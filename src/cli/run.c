@@ -52,7 +52,7 @@ static void print_more_hint(const json_t *meta)
 	limit = json_integer_value(json_object_get(meta, "limit"));
 	offset = json_integer_value(json_object_get(meta, "offset"));
 	fprintf(stderr, "note: more results; next page with --offset %lld\n",
-		(long long)(offset + limit));
+	        (long long)(offset + limit));
 }
 
 static int print_success(const struct cli_http_response *res)
@@ -60,9 +60,10 @@ static int print_success(const struct cli_http_response *res)
 	const json_t *data;
 
 	if (!json_is_object(res->body)) {
-		fprintf(stderr, "error: server answered HTTP %ld without a JSON "
-				"envelope\n",
-			res->status);
+		fprintf(stderr,
+		        "error: server answered HTTP %ld without a JSON "
+		        "envelope\n",
+		        res->status);
 		return CLI_EXIT_FAIL;
 	}
 	data = json_object_get(res->body, "data");
@@ -84,9 +85,10 @@ static int print_failure(const struct cli_http_response *res)
 	const char *rid;
 
 	if (!code) {
-		fprintf(stderr, "error: HTTP %ld: unexpected response from the "
-				"server\n",
-			res->status);
+		fprintf(stderr,
+		        "error: HTTP %ld: unexpected response from the "
+		        "server\n",
+		        res->status);
 		return CLI_EXIT_FAIL;
 	}
 	fputs("error: ", stderr);
@@ -99,8 +101,7 @@ static int print_failure(const struct cli_http_response *res)
 		print_json(stderr, details, JSON_COMPACT);
 	}
 	/* Server faults are logged under the request id: show it. */
-	rid = json_string_value(
-		json_object_get(json_object_get(res->body, "meta"), "request_id"));
+	rid = json_string_value(json_object_get(json_object_get(res->body, "meta"), "request_id"));
 	if (res->status >= 500 && rid) {
 		fputs("request_id: ", stderr);
 		print_clean(stderr, rid);
@@ -109,26 +110,26 @@ static int print_failure(const struct cli_http_response *res)
 	return CLI_EXIT_FAIL;
 }
 
-int cli_run(const struct cli_ctx *ctx, const char *method, const char *path,
-	    const char *body, size_t body_len, enum cli_auth auth,
-	    const char *token)
+int cli_run(const struct cli_ctx *ctx, const char *method, const char *path, const char *body,
+            size_t body_len, enum cli_auth auth, const char *token)
 {
 	struct cli_http_request req = {
-		.server = ctx->server,
-		.method = method,
-		.path = path,
-		.body = body,
-		.body_len = body_len,
-		.agent_id = ctx->agent_id,
+	    .server = ctx->server,
+	    .method = method,
+	    .path = path,
+	    .body = body,
+	    .body_len = body_len,
+	    .agent_id = ctx->agent_id,
 	};
 	struct cli_http_response res;
+	int sent;
 	int ret;
 
 	if (auth == CLI_AUTH_KEY) {
 		if (!ctx->api_key) {
 			fprintf(stderr, "error: NEXRA_API_KEY is not set (API "
-					"keys are read only from the "
-					"environment)\n");
+			                "keys are read only from the "
+			                "environment)\n");
 			return CLI_EXIT_USAGE;
 		}
 		req.bearer = ctx->api_key;
@@ -136,9 +137,14 @@ int cli_run(const struct cli_ctx *ctx, const char *method, const char *path,
 		req.bearer = token;
 	}
 
-	if (cli_http_send(&req, &res) < 0) {
-		fprintf(stderr, "error: cannot reach the server at %s: ",
-			ctx->server);
+	sent = cli_http_send(&req, &res);
+	if (sent < 0 && res.local) {
+		fprintf(stderr, "error: %s\n", res.error);
+		ret = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (sent < 0) {
+		fprintf(stderr, "error: cannot reach the server at %s: ", ctx->server);
 		print_clean(stderr, res.error);
 		fputc('\n', stderr);
 		ret = CLI_EXIT_CONN;

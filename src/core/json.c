@@ -138,6 +138,16 @@ static int lookup(const json_t *obj, const char *path, const char *key, int requ
 	return 0;
 }
 
+/* Characters (code points) of valid UTF-8, which jansson guarantees. */
+static size_t utf8_chars(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
+
 int json_get_string(const json_t *obj, const char *path, const char *key, int required,
 		    size_t minlen, size_t maxlen, const char **out, struct jerr *e)
 {
@@ -150,7 +160,7 @@ int json_get_string(const json_t *obj, const char *path, const char *key, int re
 		return rc;
 	if (!json_is_string(v))
 		return jerr_set(e, f, "expected a string, got %s", json_type_name(v));
-	n = json_string_length(v);
+	n = utf8_chars(json_string_value(v), json_string_length(v));
 	if (n < minlen)
 		return minlen == 1 ? jerr_set(e, f, "must not be empty")
 				   : jerr_set(e, f, "must be at least %zu characters, got %zu",

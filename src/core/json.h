@@ -38,7 +38,8 @@ int json_parse_object(const char *text, size_t len, json_t **out, struct jerr *e
 int json_only_keys(const json_t *obj, const char *path, const char *const *allowed,
 		   struct jerr *e);
 
-/* Field getters; path is the parent's dotted path ("" at top level). */
+/* Field getters; path is the parent's dotted path ("" at top level).
+ * String lengths are counted in characters (code points), not bytes. */
 int json_get_string(const json_t *obj, const char *path, const char *key, int required,
 		    size_t minlen, size_t maxlen, const char **out, struct jerr *e);
 int json_get_bool(const json_t *obj, const char *path, const char *key, int required,

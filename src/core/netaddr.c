@@ -82,6 +82,12 @@ int netaddr_host_is_public(const char *host, int *is_literal)
 		return v6_public(&a6);
 	}
 	n = strlen(host);
+	if (n && n < sizeof(h) && host[n - 1] == '.') { /* "localhost." is localhost */
+		memmove(h, host, n - 1);
+		h[n - 1] = '\0';
+		host = h;
+		n--;
+	}
 	if (!strcasecmp(host, "localhost") || (n > sfx && !strcasecmp(host + n - sfx, ".localhost")))
 		return 0;
 	return 1;

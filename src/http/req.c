@@ -109,7 +109,8 @@ static int query_int(struct req *r, const char *name, long min, long max, long d
 	if (!v)
 		return 0;
 	n = strtol(v, &end, 10);
-	if (!*v || *end || n < min || n > max)
+	if (!*v || *end || n < min || n > max || !strchr("0123456789", v[0]) ||
+	    (v[0] == '0' && v[1]))
 		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", name),
 					"%s: must be an integer between %ld and %ld", name, min,
 					max);

@@ -221,8 +221,12 @@ static int content_type_ok(struct req *r)
 static void dispatch(struct req *r)
 {
 	int path_known = 0, rc;
+	const char *method;
 
-	r->route = router_match(r, r->method, r->path, &path_known, r->allow, sizeof(r->allow));
+	/* HEAD is GET without a body (libmicrohttpd drops the body itself) */
+	method = strcmp(r->method, "HEAD") ? r->method : "GET";
+
+	r->route = router_match(r, method, r->path, &path_known, r->allow, sizeof(r->allow));
 	if (!r->route) {
 		if (path_known)
 			req_fail(r, E(METHOD), "method %s is not allowed on %s", r->method, r->path);

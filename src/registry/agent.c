@@ -32,17 +32,21 @@ static const char *const sla_fields[] = {"p99_latency_ms", "availability", NULL}
 static int url_shape_ok(const char *url)
 {
 	const char *sep = strstr(url, "://");
+	size_t auth;
 
 	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
 		if (*p <= 0x20 || *p == 0x7f)
 			return 0;
-	return sep && sep[3] && !strchr("/?#", sep[3]);
+	if (!sep)
+		return 0;
+	auth = strcspn(sep + 3, "/?#");
+	return auth > 0 && sep[3 + auth - 1] != ':'; /* "https://x.com:/" */
 }
 
 int agent_webhook_url_check(const char *url, int dev, const char **why)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
+	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL, *port = NULL;
 	int rc = E(VALIDATION), literal = 0;
 
 	*why = "is not a valid absolute URL";
@@ -52,6 +56,10 @@ int agent_webhook_url_check(const char *url, int dev, const char **why)
 	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) || !host[0])
 		goto out;
+	if (!curl_url_get(u, CURLUPART_PORT, &port, 0) && !strcmp(port, "0")) {
+		*why = "must not use port 0";
+		goto out;
+	}
 	if (!curl_url_get(u, CURLUPART_USER, &user, 0) ||
 	    !curl_url_get(u, CURLUPART_PASSWORD, &pass, 0)) {
 		*why = "must not contain user information";
@@ -72,6 +80,7 @@ out:
 	curl_free(host);
 	curl_free(user);
 	curl_free(pass);
+	curl_free(port);
 	curl_url_cleanup(u);
 	return rc;
 }

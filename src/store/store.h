@@ -36,12 +36,13 @@
 #define AGENT_ID_MAX 128
 #define KEY_LOOKUP_LEN 12
 #define KEY_PREFIX_LEN 16
+#define UTF8_MAX 4 /* bytes per character: limits count characters */
 
 enum key_kind { KEY_LIVE = 0, KEY_TEST = 1 };
 
 struct org {
 	char org_id[ID_MAX];
-	char name[ORG_NAME_MAX + 1];
+	char name[ORG_NAME_MAX * UTF8_MAX + 1];
 	char plan[16];      /* "starter" | "growth" */
 	int64_t created_at; /* unix seconds */
 };
@@ -52,7 +53,7 @@ struct api_key {
 	char lookup[KEY_LOOKUP_LEN + 1];  /* non-secret lookup id, unique */
 	unsigned char hash[32];           /* SHA-256 of the whole key */
 	int kind;                         /* enum key_kind */
-	char name[KEY_NAME_MAX + 1];
+	char name[KEY_NAME_MAX * UTF8_MAX + 1];
 	char prefix[KEY_PREFIX_LEN + 1];  /* first characters, for display */
 	int64_t created_at;
 	int64_t revoked_at;               /* 0 while active */
