@@ -76,6 +76,13 @@ def test_register_org_name_boundary(server):
     assert d["name"] == "n" * 200
 
 
+def test_names_count_characters_not_bytes(server):
+    d = register_org_data(server, name="é" * 150)  # 150 characters, 300 bytes
+    assert d["name"] == "é" * 150
+    k = expect_ok(Api(server, d["api_key"]).post("/v1/keys", {"name": "é" * 80}), 201)
+    assert k["name"] == "é" * 80
+
+
 @pytest.mark.parametrize("raw", [b"[]", b'"org"', b"null", b"{", b""])
 def test_register_org_not_an_object(server, raw):
     r = requests.post(server.url + "/v1/orgs/register", data=raw,
@@ -329,6 +336,15 @@ def test_signup_admin(start_server):
     d = expect_ok(_register(srv, "secret"), 201)
     assert d["api_key"].startswith("nx_live_")
     expect_ok(Api(srv, d["api_key"]).get("/v1/orgs/me"))
+
+
+def test_admin_token_never_logged(start_server):
+    token = "AdminTok-" + unique("zz")
+    srv = start_server("--signup", "admin", env={"NEXRA_ADMIN_TOKEN": token})
+    expect_ok(_register(srv, token), 201)
+    expect_error(_register(srv, token + "x"), 403, "FORBIDDEN")
+    time.sleep(0.2)
+    assert token not in srv.logs(), "the admin token appears in the server log"
 
 
 def test_signup_default_non_dev_without_token_refused(start_server):

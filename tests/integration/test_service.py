@@ -32,7 +32,7 @@ def _parse_metrics(text):
     """Returns {series: value} for every sample line and {name: type}."""
     samples, types = {}, {}
     line_re = re.compile(
-        r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+-?\d+)?$')
+        r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})?\s+(\S+)(\s+-?\d+)?$')
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -265,3 +265,67 @@ def test_configuration_from_environment(start_server, backend):
     body = agent_body(unique("envdev"), webhook_url="http://127.0.0.1:9/hook")
     expect_ok(a.post("/v1/agents/register", body), 201)
     assert srv.stop() == 0
+    # no --master-key-file: the key is generated next to the SQLite file,
+    # else under ./var/ of the working directory
+    import os
+    if backend == "sqlite":
+        assert os.path.exists(os.path.join(os.path.dirname(srv.sqlite_path), "master.key"))
+    else:
+        assert os.path.exists(os.path.join(srv.workdir, "var", "master.key"))
+
+
+def test_shutdown_grace_bounds_stalled_clients(start_server):
+    srv = start_server("--dev", "--shutdown-grace", "1")
+    _, live, _ = register_org(srv)
+    body = json.dumps(agent_body("stalled-agent")).encode()
+    s = raw_connect(srv)
+    try:
+        s.sendall(_http_parts(srv, live, body) + body[:50])  # and never the rest
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        rc = srv.wait(8)
+        elapsed = time.monotonic() - t0
+    finally:
+        s.close()
+    assert rc == 0, f"exit status {rc} (None: still running 8 s after SIGTERM)\n{srv.tail()}"
+    assert elapsed < 5, f"took {elapsed:.1f} s to stop with --shutdown-grace 1"
+
+
+def test_one_log_line_per_request(server):
+    _, live, _ = register_org(server)
+    a = Api(server, live)
+    rids = []
+    for path in ("/v1/orgs/me", "/v1/agents", "/v1/keys", "/v1/agents/" + unique("nope"),
+                 "/v1/nope"):
+        r = a.get(path)
+        rids.append(check_envelope(r)["meta"]["request_id"])
+    time.sleep(0.3)
+    lines = server.logs().splitlines()
+    for rid in rids:
+        hits = [ln for ln in lines if rid in ln]
+        assert len(hits) == 1, f"{rid}: {len(hits)} log lines"
+        obj = json.loads(hits[0])
+        assert obj.get("request_id") == rid, obj
+
+
+def test_idle_and_slow_connections_do_not_block(server):
+    import socket
+    _, live, _ = register_org(server)
+    socks = []
+    try:
+        for _ in range(200):  # half-sent request heads
+            s = socket.create_connection((server.host, server.port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        for _ in range(30):  # half-sent bodies
+            s = socket.create_connection((server.host, server.port), timeout=5)
+            s.sendall(_http_parts(server, live, b"x" * 1000) + b"{")
+            socks.append(s)
+        t0 = time.monotonic()
+        expect_ok(requests.get(server.url + "/healthz", timeout=5))
+        expect_ok(Api(server, live).get("/v1/orgs/me"))
+        assert time.monotonic() - t0 < 2, "idle connections slowed other clients down"
+    finally:
+        for s in socks:
+            s.close()
