@@ -43,12 +43,15 @@ static int b32_decode(const char *s, size_t nin, unsigned char *out, size_t n)
 
 	memset(out, 0, n);
 	for (size_t i = 0; i < nin; i++) {
-		const char *c = s[i] ? strchr(b32, s[i]) : NULL;
+		unsigned char ch = (unsigned char)s[i];
 		unsigned v;
 
-		if (!c)
+		if (ch >= 'a' && ch <= 'z')
+			v = ch - 'a';
+		else if (ch >= '2' && ch <= '7')
+			v = ch - '2' + 26;
+		else
 			return -1;
-		v = (unsigned)(c - b32);
 		for (int j = 4; j >= 0; j--, bit++) {
 			unsigned b = (v >> j) & 1;
 

@@ -53,6 +53,11 @@ static int grow(struct buf *b, size_t need)
 	return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+	return grow(b, n > b->max ? b->max : n);
+}
+
 int buf_add(struct buf *b, const void *p, size_t n)
 {
 	int rc = grow(b, b->len + n);

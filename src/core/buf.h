@@ -21,6 +21,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b); /* frees contents; b may be reused after buf_init */
 void buf_reset(struct buf *b);   /* len = 0, keeps memory */
 
+/* Make room for n bytes in all (a hint: avoids regrowth); 0 or an error. */
+int buf_reserve(struct buf *b, size_t n);
+
 /* Append; 0, or E(TOO_LARGE) past max, or E(INTERNAL) on out of memory. */
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_adds(struct buf *b, const char *s);

@@ -72,21 +72,34 @@ int money_from_double(double d, int64_t max_micros, int64_t *out)
 
 void money_format(int64_t micros, char *out, unsigned long outsz)
 {
-	const char *sign = micros < 0 ? "-" : "";
-	uint64_t m = micros < 0 ? (uint64_t)(-(micros + 1)) + 1 : (uint64_t)micros;
+	char tmp[32], *p = tmp + sizeof(tmp);
+	uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
 	uint64_t whole = m / MONEY_SCALE, frac = m % MONEY_SCALE;
-	int width = 6;
+	int digits = 6;
+	size_t n;
 
-	if (!frac) {
-		snprintf(out, outsz, "%s%llu", sign, (unsigned long long)whole);
-		return;
+	*--p = '\0';
+	if (frac) { /* fraction without trailing zeros */
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		for (int i = 0; i < digits; i++, frac /= 10)
+			*--p = (char)('0' + frac % 10);
+		*--p = '.';
 	}
-	while (frac % 10 == 0) {
-		frac /= 10;
-		width--;
+	do {
+		*--p = (char)('0' + whole % 10);
+		whole /= 10;
+	} while (whole);
+	if (micros < 0)
+		*--p = '-';
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	if (n > outsz) { /* callers pass >= 32; keep a terminated string anyway */
+		p += n - outsz;
+		n = outsz;
 	}
-	snprintf(out, outsz, "%s%llu.%0*llu", sign, (unsigned long long)whole, width,
-		 (unsigned long long)frac);
+	memcpy(out, p, n);
 }
 
 double money_to_double(int64_t micros)

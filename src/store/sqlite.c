@@ -9,6 +9,7 @@
  * take it up front with BEGIN IMMEDIATE so their check and their write are
  * one atomic step.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "store/keycache.h"
 #include "store/migrations.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -81,6 +83,8 @@ struct sconn {
 struct sqlite_store {
 	struct store base; /* first: struct store * converts back */
 	struct pool pool;
+	pthread_mutex_t writer; /* one writer at a time in this process */
+	struct keycache keys;
 };
 
 static struct sqlite_store *ss(struct store *s)
@@ -240,6 +244,13 @@ static void bind_agent(sqlite3_stmt *st, const struct agent *a)
 
 #define WITH_CONN(s, c) struct sconn *c = pool_acquire(&ss(s)->pool)
 #define END_CONN(s, c) pool_return(&ss(s)->pool, c)
+/* Writers: the process-wide writer mutex, then a connection. */
+#define WITH_WRITER(s, c)                                                              \
+	pthread_mutex_lock(&ss(s)->writer);                                            \
+	WITH_CONN(s, c)
+#define END_WRITER(s, c)                                                               \
+	END_CONN(s, c);                                                                \
+	pthread_mutex_unlock(&ss(s)->writer)
 
 /* ---- operations -------------------------------------------------------- */
 
@@ -263,7 +274,7 @@ static int key_insert(struct sconn *c, const struct api_key *k)
 static int op_org_create(struct store *s, const struct org *o, const struct api_key *live,
 			 const struct api_key *test)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	sqlite3_stmt *st;
 	int rc = txn(c, S_BEGIN);
 
@@ -287,7 +298,7 @@ static int op_org_create(struct store *s, const struct org *o, const struct api_
 	if (rc)
 		txn(c, S_ROLLBACK);
 out:
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
@@ -315,15 +326,20 @@ out:
 
 static int op_key_create(struct store *s, const struct api_key *k)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	int rc = key_insert(c, k);
 
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
 static int op_key_by_lookup(struct store *s, const char *lookup, struct key_auth *out)
 {
+	uint64_t gen;
+
+	if (keycache_get(&ss(s)->keys, lookup, out))
+		return 0;
+	gen = keycache_gen(&ss(s)->keys); /* before the read: see keycache.h */
 	WITH_CONN(s, c);
 	sqlite3_stmt *st = stmt(c, S_KEY_BY_LOOKUP);
 	int rc = E(INTERNAL), src;
@@ -335,6 +351,7 @@ static int op_key_by_lookup(struct store *s, const char *lookup, struct key_auth
 	if (src == SQLITE_ROW) {
 		read_key(st, &out->key);
 		read_org(st, 9, &out->org);
+		keycache_put(&ss(s)->keys, gen, out);
 		rc = 0;
 	} else {
 		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
@@ -374,7 +391,7 @@ out:
 static int op_key_revoke(struct store *s, const char *org_id, const char *key_id, int64_t now,
 			 int64_t *revoked_at)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	sqlite3_stmt *st;
 	int rc = txn(c, S_BEGIN), src, kind = 0;
 	int64_t prev = 0, others = 0;
@@ -433,18 +450,19 @@ static int op_key_revoke(struct store *s, const char *org_id, const char *key_id
 		rc = txn(c, S_COMMIT);
 	if (!rc) {
 		*revoked_at = now;
+		keycache_bump(&ss(s)->keys); /* after the commit: see keycache.h */
 		goto out;
 	}
 rollback:
 	txn(c, S_ROLLBACK);
 out:
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
 static int agent_write(struct store *s, const struct agent *a, enum stmt id)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	sqlite3_stmt *st = stmt(c, id);
 	int rc = E(INTERNAL);
 
@@ -455,7 +473,7 @@ static int agent_write(struct store *s, const struct agent *a, enum stmt id)
 	if (!rc && id == S_AGENT_UPDATE && sqlite3_changes(c->db) == 0)
 		rc = E(NOT_FOUND);
 out:
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
@@ -556,7 +574,7 @@ static int op_agent_status(struct store *s, const char *org_id, const char *agen
 static int op_agent_set_paused(struct store *s, const char *org_id, const char *agent_id,
 			       int paused, int64_t now)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	sqlite3_stmt *st = stmt(c, paused ? S_AGENT_PAUSE : S_AGENT_RESUME);
 	char status[16];
 	int rc = E(INTERNAL);
@@ -570,7 +588,7 @@ static int op_agent_set_paused(struct store *s, const char *org_id, const char *
 	if (!rc && sqlite3_changes(c->db) == 0)
 		rc = status_on(c, org_id, agent_id, status); /* no-op or missing */
 out:
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
@@ -591,7 +609,7 @@ static int exec(struct sconn *c, const char *q)
 
 static int op_migrate(struct store *s)
 {
-	WITH_CONN(s, c);
+	WITH_WRITER(s, c);
 	sqlite3_stmt *st = NULL;
 	int rc, have = 0;
 	char q[160];
@@ -622,7 +640,7 @@ static int op_migrate(struct store *s)
 	else
 		exec(c, "ROLLBACK");
 out:
-	END_CONN(s, c);
+	END_WRITER(s, c);
 	return rc;
 }
 
@@ -643,6 +661,8 @@ static void op_close(struct store *s)
 	for (int i = 0; i < x->pool.n; i++)
 		conn_close(x->pool.items[i]);
 	pool_release(&x->pool);
+	keycache_release(&x->keys);
+	pthread_mutex_destroy(&x->writer);
 	free(x);
 }
 
@@ -696,6 +716,7 @@ int store_sqlite_open(const char *path, int pool, struct store **out, char *msg,
 {
 	struct sqlite_store *x;
 	struct sconn *c;
+	char genpath[4096];
 	int rc;
 
 	*out = NULL;
@@ -716,6 +737,13 @@ int store_sqlite_open(const char *path, int pool, struct store **out, char *msg,
 		return E(INTERNAL);
 	}
 	x->base.ops = &sqlite_ops;
+	pthread_mutex_init(&x->writer, NULL);
+	snprintf(genpath, sizeof(genpath), "%s-nexra-gen", path);
+	if (keycache_init(&x->keys, genpath)) {
+		snprintf(msg, msgsz, "cannot create %s: %s", genpath, strerror(errno));
+		op_close(&x->base);
+		return E(INTERNAL);
+	}
 	for (int i = 0; i < pool; i++) {
 		rc = conn_open(path, &c, msg, msgsz);
 		if (rc) {
