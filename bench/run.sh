@@ -78,10 +78,20 @@ cpu_ticks() {
 }
 
 HZ=$(getconf CLK_TCK)
+# Other work on the box skews both servers, not always equally: measure
+# how busy the CPUs are for one second before starting, and say so.
+cpu_busy_pct() {
+  local a b
+  a=$(head -n1 /proc/stat); sleep 1; b=$(head -n1 /proc/stat)
+  printf '%s\n%s\n' "$a" "$b" | awk '{ idle[NR] = $5 + $6; tot[NR] = 0
+    for (i = 2; i <= NF; i++) tot[NR] += $i }
+    END { d = tot[2] - tot[1]; printf "%d", (d > 0) ? 100 * (1 - (idle[2] - idle[1]) / d) : 0 }'
+}
+BUSY_BEFORE=$(cpu_busy_pct)
 
 # ---------------------------------------------------------------- nexra --
 "$NEXRA" serve --listen 127.0.0.1:0 --db "sqlite:$DIR/nexra.db" --dev \
-  --signup open --rate-limits starter=100,growth=100000000 \
+  --signup open --rate-limits starter=100,growth=1000000 \
   --master-key-file "$DIR/master.key" >"$DIR/nexra.out" 2>"$DIR/nexra.err" &
 NEXRA_PID=$!
 
@@ -105,8 +115,8 @@ ORG=$(curl -sS -X POST "$BASE/v1/orgs/register" -H 'Content-Type: application/js
 KEY=$(printf '%s' "$ORG" | grep -o '"api_key": *"nx_live_[a-z0-9]*"' | grep -o 'nx_live_[a-z0-9]*' || true)
 [ -n "$KEY" ] || die "org register failed: $ORG"
 
-# One agent body for both the GET target and the POST template; AGENT_ID
-# is replaced per request in the Lua script.
+# One agent body, printf-style with the agent_id as %s: filled once for the
+# GET target, and per request by the Lua script for the POST target.
 agent_body() {
   printf '{"agent_id":"%s","name":"Research Agent","description":"Researches competitors and market positioning for a company given its name","capability_type":"research","input_schema":{"type":"object","properties":{"company_name":{"type":"string"}},"required":["company_name"]},"output_schema":{"type":"object","properties":{"summary":{"type":"string"}}},"pricing":{"per_call_usd":0.15},"sla":{"p99_latency_ms":3000,"availability":0.99},"webhook_url":"http://127.0.0.1:9/execute","webhook_secret":"bench-secret-0123456789abcdef0123456789","is_public":false}' "$1"
 }
@@ -252,12 +262,24 @@ stop_pid "$NGINX_PID"; NGINX_PID=""
 measure "nexra POST /v1/agents/register" "$BASE/v1/agents/register" "$NEXRA_PID"
 
 # --------------------------------------------------------------- report --
+# The server's thread count, from its startup log line.
+nexra_threads() {
+  local t
+  t=$(grep -h -o -m1 'threads=[0-9]*' "$DIR/nexra.err" "$DIR/nexra.out" 2>/dev/null | head -n1 | cut -d= -f2)
+  echo "${t:-?}"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
 echo "nexra bench: wrk 1 thread, $CONNS connections, ${WARMUP}s warm-up + ${DURATION}s per target,"
-echo "loopback, $(nproc) CPUs; nexra on SQLite (WAL, synchronous=FULL), growth limit raised"
+echo "loopback, $(nproc) CPUs; nexra on SQLite (WAL, synchronous=FULL), $(nexra_threads) threads,"
+echo "rate limiter on (growth raised to 1000000/min)"
 echo "static file and agent GET body: $BODY_BYTES bytes each"
+echo "$("$NEXRA" version 2>/dev/null || echo nexra), $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
+if [ "$BUSY_BEFORE" -gt 10 ]; then
+  echo "warning: the CPUs were ${BUSY_BEFORE}% busy before the run: other processes"
+  echo "         compete with both servers, so these figures (ratios too) are unreliable"
+fi
 echo
 printf '%-34s %10s %9s %9s %9s %9s %8s\n' target req/s p50_ms p99_ms non-2xx sock_err cpu_us
 for i in "${!NAMES[@]}"; do
@@ -272,6 +294,11 @@ echo "ratios (nexra req/s over nginx static req/s):"
 printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "GET /v1/agents/{id}" "$(ratio "$GET" "$NG1")" "$(ratio "$GET" "$NG2")"
 printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/agents/register" "$(ratio "$POST" "$NG1")" "$(ratio "$POST" "$NG2")"
 
+echo
+echo "server CPU per request, nexra over nginx (steadier than req/s on a busy box):"
+printf '  %-32s %8s x nginx (1 worker)\n' "GET /v1/agents/{id}" "$(ratio "${CPU[1]}" "${CPU[0]}")"
+printf '  %-32s %8s x nginx (1 worker)\n' "POST /v1/agents/register" "$(ratio "${CPU[3]}" "${CPU[0]}")"
+
 verdict() { awk -v r="$1" -v g="$GOAL" 'BEGIN { print (r != "-" && r + 0 >= g) ? "PASS" : "FAIL" }'; }
 R1=$(ratio "$GET" "$NG1"); R2=$(ratio "$GET" "$NG2")
 echo
@@ -282,7 +309,7 @@ echo "  vs nginx 2 workers: ${R2}x  $(verdict "$R2")"
 # A run where nexra mostly answered errors measures nothing.
 broken=0
 for i in 1 3; do
-  if awk -v bad="${NON2XX[$i]}" -v sock="${SOCKERR[$i]:-0}" -v n="${TOTAL[$i]:-0}" \
+  if awk -v bad="${NON2XX[$i]}" -v n="${TOTAL[$i]:-0}" \
        'BEGIN { exit !(n == 0 || (bad + 0) > 0.01 * n) }'; then
     echo "bench: ${NAMES[$i]}: ${NON2XX[$i]} of ${TOTAL[$i]} responses were not 2xx; see the server log" >&2
     tail -n 5 "$DIR/nexra.err" >&2 || true

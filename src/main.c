@@ -36,6 +36,8 @@ int main(int argc, char **argv)
 		printf("nexra %s\n", NEXRA_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "help") && argc > 2) /* "nexra help agents": the group's usage */
+		return cli_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
 		return 0;
