@@ -58,11 +58,6 @@ void rl_log_check(struct rl_log *l, int limit, int64_t window_ms, int64_t now_ms
 	r->reset_s = ceil_s(l->t[l->head] + window_ms - now_ms);
 }
 
-struct rl_entry {
-	struct rl_entry *next;
-	struct rl_log log;
-	char org_id[ID_MAX];
-};
 
 int ratelimiter_init(struct ratelimiter *rl, int64_t window_ms)
 {
@@ -100,6 +95,30 @@ static unsigned hash(const char *s)
 	return h;
 }
 
+/* Free the logs of orgs with nothing inside the window: an idle org costs
+ * nothing until it comes back (and then starts with a fresh log, which is
+ * exactly what its empty log said). Called under rl->mu. */
+static void sweep(struct ratelimiter *rl, int64_t now_ms)
+{
+	for (unsigned i = 0; i < rl->nslots; i++) {
+		struct rl_entry **pp = &rl->slots[i];
+
+		while (*pp) {
+			struct rl_entry *e = *pp;
+			const struct rl_log *l = &e->log;
+			int64_t newest = l->count ? l->t[(l->head + l->count - 1) % l->cap] : 0;
+
+			if (!l->count || newest <= now_ms - rl->window_ms) {
+				*pp = e->next;
+				rl_log_release(&e->log);
+				free(e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
 int ratelimiter_check(struct ratelimiter *rl, const char *org_id, int limit, int64_t now_ms,
 		      struct rl_result *r)
 {
@@ -114,6 +133,8 @@ int ratelimiter_check(struct ratelimiter *rl, const char *org_id, int limit, int
 		r->reset_s = r->retry_after_s = 0;
 		return 0;
 	}
+	if (strlen(org_id) >= ID_MAX)
+		return E(VALIDATION); /* not one of our org ids */
 	slot = hash(org_id) % rl->nslots;
 	pthread_mutex_lock(&rl->mu);
 	for (e = rl->slots[slot]; e; e = e->next)
@@ -123,10 +144,12 @@ int ratelimiter_check(struct ratelimiter *rl, const char *org_id, int limit, int
 		rl_log_release(&e->log);
 		rc = rl_log_init(&e->log, limit);
 	} else if (!e) {
+		if (++rl->inserts % RL_SWEEP_EVERY == 0)
+			sweep(rl, now_ms); /* before inserting: the new log is empty */
 		e = calloc(1, sizeof(*e));
 		rc = e ? rl_log_init(&e->log, limit) : E(INTERNAL);
 		if (!rc) {
-			memcpy(e->org_id, org_id, strnlen(org_id, ID_MAX - 1));
+			memcpy(e->org_id, org_id, strlen(org_id) + 1);
 			e->next = rl->slots[slot];
 			rl->slots[slot] = e;
 		} else {

@@ -9,7 +9,9 @@
  *
  * rl_log_check is pure (the time is an argument); struct ratelimiter is the
  * thread-safe table of logs, keyed by org id, that the server uses. Memory
- * is 8 bytes per unit of limit per active org (8 KB for growth).
+ * is 8 bytes per unit of limit per active org (8 KB for growth); orgs with
+ * no request inside the window are swept away every RL_SWEEP_EVERY new
+ * entries.
  */
 #ifndef NEXRA_AUTH_RATELIMIT_H
 #define NEXRA_AUTH_RATELIMIT_H
@@ -17,7 +19,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/rand.h"
+
 #define RL_MAX_LIMIT 1000000
+#define RL_SWEEP_EVERY 1024
 
 struct rl_log {
 	int64_t *t;   /* ring of admission times (ms); owned */
@@ -41,12 +46,17 @@ void rl_log_check(struct rl_log *l, int limit, int64_t window_ms, int64_t now_ms
 int rl_log_init(struct rl_log *l, int limit);
 void rl_log_release(struct rl_log *l);
 
-struct rl_entry;
+struct rl_entry {
+	struct rl_entry *next;
+	struct rl_log log;
+	char org_id[ID_MAX];
+};
 
 struct ratelimiter {
 	pthread_mutex_t mu;
 	struct rl_entry **slots; /* open hash by org id, chained */
 	unsigned nslots;
+	unsigned long inserts;   /* new entries so far: every RL_SWEEP_EVERY, idle ones go */
 	int64_t window_ms;
 };
 

@@ -60,7 +60,7 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_add(struct buf *b, const void *p, size_t n)
 {
-	int rc = grow(b, b->len + n);
+	int rc = n > b->max - b->len ? E(TOO_LARGE) : grow(b, b->len + n);
 
 	if (rc)
 		return rc;
@@ -86,7 +86,7 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 	va_end(cp);
 	if (n < 0)
 		return E(INTERNAL);
-	rc = grow(b, b->len + (size_t)n);
+	rc = (size_t)n > b->max - b->len ? E(TOO_LARGE) : grow(b, b->len + (size_t)n);
 	if (rc)
 		return rc;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

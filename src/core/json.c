@@ -33,6 +33,8 @@ int jerr_set(struct jerr *e, const char *field, const char *fmt, ...)
 
 void json_path(char *out, size_t outsz, const char *path, const char *key)
 {
+	if (!key[0])
+		key = "\"\""; /* name an empty member name visibly */
 	if (path && path[0])
 		snprintf(out, outsz, "%s.%s", path, key);
 	else

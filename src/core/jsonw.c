@@ -156,9 +156,11 @@ void jw_num(struct jsonw *jw, double v)
 		put(jw, "null", 4);
 		return;
 	}
-	n = snprintf(s, sizeof(s), "%.15g", v); /* exact for what people write */
-	if (strtod(s, NULL) != v)
-		n = snprintf(s, sizeof(s), "%.17g", v);
+	for (int p = 15; p <= 17; p++) { /* 15 is exact for what people write */
+		n = snprintf(s, sizeof(s), "%.*g", p, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
 	put(jw, s, (size_t)n);
 }
 

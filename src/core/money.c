@@ -95,9 +95,10 @@ void money_format(int64_t micros, char *out, unsigned long outsz)
 	if (micros < 0)
 		*--p = '-';
 	n = (size_t)(tmp + sizeof(tmp) - p);
-	if (n > outsz) { /* callers pass >= 32; keep a terminated string anyway */
-		p += n - outsz;
-		n = outsz;
+	if (n > outsz) { /* callers pass >= 32: never a wrong number, at worst "" */
+		if (outsz)
+			out[0] = '\0';
+		return;
 	}
 	memcpy(out, p, n);
 }

@@ -46,6 +46,11 @@ static int v6_public(const struct in6_addr *a)
 				 (uint32_t)b[14] << 8 | b[15]);
 	if ((b[0] & 0xe0) != 0x20) /* only 2000::/3 is global unicast */
 		return 0;
+	if (b[0] == 0x20 && b[1] == 0x02) /* 2002::/16 6to4: judge the IPv4 inside */
+		return v4_public((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
+				 (uint32_t)b[4] << 8 | b[5]);
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)
+		return 0; /* 2001::/32 Teredo: tunnels to anywhere */
 	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
 		return 0; /* 2001:db8::/32 documentation */
 	return 1;

@@ -36,9 +36,10 @@ static int from_hex(const char *hex, size_t len, unsigned char key[SEAL_KEY_LEN]
 int seal_master_key(const char *env_hex, const char *file, unsigned char key[SEAL_KEY_LEN],
 		    int *created, char *msg, size_t msgsz)
 {
-	char hex[2 * SEAL_KEY_LEN + 2];
+	char hex[256];
 	ssize_t n;
-	int fd;
+	size_t got;
+	int fd, tries = 0;
 
 	*created = 0;
 	if (env_hex && env_hex[0]) {
@@ -48,11 +49,14 @@ int seal_master_key(const char *env_hex, const char *file, unsigned char key[SEA
 		}
 		return 0;
 	}
+again:
 	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, hex, sizeof(hex));
+	if (fd >= 0) { /* the whole file, so trailing garbage is seen */
+		got = 0;
+		while ((n = read(fd, hex + got, sizeof(hex) - got)) > 0 && got + (size_t)n < sizeof(hex))
+			got += (size_t)n;
 		close(fd);
-		if (n < 0 || from_hex(hex, (size_t)n, key)) {
+		if (n != 0 || from_hex(hex, got, key)) {
 			snprintf(msg, msgsz, "master key file %s must hold 64 hex characters", file);
 			return E(VALIDATION);
 		}
@@ -66,6 +70,10 @@ int seal_master_key(const char *env_hex, const char *file, unsigned char key[SEA
 	sodium_bin2hex(hex, sizeof(hex), key, SEAL_KEY_LEN);
 	hex[2 * SEAL_KEY_LEN] = '\n';
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST && tries++ == 0) {
+		usleep(100000); /* another process is creating it: read theirs */
+		goto again;
+	}
 	if (fd < 0 || write(fd, hex, 2 * SEAL_KEY_LEN + 1) != 2 * SEAL_KEY_LEN + 1 ||
 	    fsync(fd)) {
 		snprintf(msg, msgsz, "cannot create master key file %s: %s", file, strerror(errno));

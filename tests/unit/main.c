@@ -5,10 +5,12 @@
 
 #define MAX_TESTS 1024
 
-static struct {
+struct test {
 	const char *name;
 	test_fn fn;
-} tests[MAX_TESTS];
+};
+
+static struct test tests[MAX_TESTS];
 static int ntests;
 int test_failed_now;
 
@@ -25,7 +27,7 @@ void test_register(const char *name, test_fn fn)
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const typeof(tests[0]) *)a)->name, ((const typeof(tests[0]) *)b)->name);
+	return strcmp(((const struct test *)a)->name, ((const struct test *)b)->name);
 }
 
 int main(int argc, char **argv)
