@@ -15,15 +15,16 @@
 # /proc (utime + stime of the server's processes) around the measured run.
 #
 # Usage: bash bench/run.sh /absolute/path/to/nexra
-# Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
-#              BENCH_CONNECTIONS (default 32).
+# Environment: BENCH_DURATION (s per measured run, default 5), BENCH_ROUNDS
+#              (default 3), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (32).
 # Exit status: 0 whatever the goal's outcome (this is a measurement); 1 when
 # the run itself is broken (setup failed, or more than 1% of nexra's
 # responses were not 2xx).
 set -euo pipefail
 
 NEXRA=${1:?usage: bench/run.sh /absolute/path/to/nexra}
-DURATION=${BENCH_DURATION:-10}
+DURATION=${BENCH_DURATION:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -218,10 +219,10 @@ measure() {
   if [ "$name" = "nexra POST /v1/agents/register" ]; then
     script=(-s "$DIR/register.lua")
   fi
-  NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=w wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
+  NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=w$ROUND_TAG wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
     -H "Authorization: Bearer $KEY" "${script[@]}" "$url" >/dev/null
   t0=$(cpu_ticks "${pids[@]}")
-  out=$(NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=m wrk -t1 -c"$CONNS" -d"${DURATION}s" \
+  out=$(NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=m$ROUND_TAG wrk -t1 -c"$CONNS" -d"${DURATION}s" \
     --latency -H "Authorization: Bearer $KEY" "${script[@]}" "$url")
   t1=$(cpu_ticks "${pids[@]}")
   printf '%s\n' "$out" >"$DIR/wrk-${#NAMES[@]}.txt"
@@ -249,17 +250,55 @@ $1 == pct && !done {
 }
 EOF
 
-start_nginx 1
-measure "nginx static, 1 worker" "$NGINX_URL" $(nginx_pids)
-stop_pid "$NGINX_PID"; NGINX_PID=""
+# Rounds interleave the targets so drift on a shared box (neighbours, CPU
+# frequency) falls on all of them alike; each figure below is the median
+# over the rounds, and each ratio the median of the per-round ratios.
+for round in $(seq "$ROUNDS"); do
+  ROUND_TAG=$round
+  start_nginx 1
+  measure "nginx static, 1 worker" "$NGINX_URL" $(nginx_pids)
+  stop_pid "$NGINX_PID"; NGINX_PID=""
 
-measure "nexra GET /v1/agents/{id}" "$GET_URL" "$NEXRA_PID"
+  measure "nexra GET /v1/agents/{id}" "$GET_URL" "$NEXRA_PID"
 
-start_nginx 2
-measure "nginx static, 2 workers" "$NGINX_URL" $(nginx_pids)
-stop_pid "$NGINX_PID"; NGINX_PID=""
+  start_nginx 2
+  measure "nginx static, 2 workers" "$NGINX_URL" $(nginx_pids)
+  stop_pid "$NGINX_PID"; NGINX_PID=""
 
-measure "nexra POST /v1/agents/register" "$BASE/v1/agents/register" "$NEXRA_PID"
+  measure "nexra POST /v1/agents/register" "$BASE/v1/agents/register" "$NEXRA_PID"
+done
+TARGETS=("nginx static, 1 worker" "nexra GET /v1/agents/{id}" "nginx static, 2 workers" "nexra POST /v1/agents/register")
+
+# median_of FIELD_ARRAY_NAME TARGET: median of that field over the rounds.
+median_of() {
+  local -n arr=$1
+  local i vals=()
+  for i in "${!NAMES[@]}"; do
+    [ "${NAMES[$i]}" = "$2" ] && vals+=("${arr[$i]}")
+  done
+  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2] + v[NR/2+1]) / 2 }'
+}
+sum_of() {
+  local -n arr=$1
+  local i t=0
+  for i in "${!NAMES[@]}"; do
+    [ "${NAMES[$i]}" = "$2" ] && t=$((t + ${arr[$i]:-0}))
+  done
+  echo "$t"
+}
+# median over rounds of (field of target A) / (field of target B), paired by round.
+paired_ratio() {
+  local -n arr=$1
+  local a=$2 b=$3 i ai=() bi=() r=()
+  for i in "${!NAMES[@]}"; do
+    [ "${NAMES[$i]}" = "$a" ] && ai+=("${arr[$i]}")
+    [ "${NAMES[$i]}" = "$b" ] && bi+=("${arr[$i]}")
+  done
+  for i in "${!ai[@]}"; do
+    r+=("$(awk -v x="${ai[$i]}" -v y="${bi[$i]:-0}" 'BEGIN { if (y > 0) printf "%.4f", x / y; else print 0 }')")
+  done
+  printf '%s\n' "${r[@]}" | sort -g | awk '{v[NR]=$1} END { if (NR == 0) print "-"; else if (NR % 2) printf "%.2f\n", v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2] + v[NR/2+1]) / 2 }'
+}
 
 # --------------------------------------------------------------- report --
 # The server's thread count, from its startup log line.
@@ -271,7 +310,7 @@ nexra_threads() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
-echo "nexra bench: wrk 1 thread, $CONNS connections, ${WARMUP}s warm-up + ${DURATION}s per target,"
+echo "nexra bench: wrk 1 thread, $CONNS connections, ${WARMUP}s warm-up + ${DURATION}s per target, $ROUNDS rounds,"
 echo "loopback, $(nproc) CPUs; nexra on SQLite (WAL, synchronous=FULL), $(nexra_threads) threads,"
 echo "rate limiter on (growth raised to 1000000/min)"
 echo "static file and agent GET body: $BODY_BYTES bytes each"
@@ -282,25 +321,27 @@ if [ "$BUSY_BEFORE" -gt 10 ]; then
 fi
 echo
 printf '%-34s %10s %9s %9s %9s %9s %8s\n' target req/s p50_ms p99_ms non-2xx sock_err cpu_us
-for i in "${!NAMES[@]}"; do
-  printf '%-34s %10s %9s %9s %9s %9s %8s\n' "${NAMES[$i]}" "${RPS[$i]}" "${P50[$i]}" \
-    "${P99[$i]}" "${NON2XX[$i]}" "${SOCKERR[$i]}" "${CPU[$i]}"
+for t in "${TARGETS[@]}"; do
+  printf '%-34s %10s %9s %9s %9s %9s %8s\n' "$t" "$(median_of RPS "$t")" "$(median_of P50 "$t")" \
+    "$(median_of P99 "$t")" "$(sum_of NON2XX "$t")" "$(sum_of SOCKERR "$t")" "$(median_of CPU "$t")"
 done
-echo "(cpu_us: server CPU time per request, all its threads/processes)"
+echo "(medians over $ROUNDS rounds; non-2xx and socket errors summed; cpu_us: server CPU"
+echo " time per request, all its threads/processes)"
 
-NG1=${RPS[0]} GET=${RPS[1]} NG2=${RPS[2]} POST=${RPS[3]}
+G="nexra GET /v1/agents/{id}" P="nexra POST /v1/agents/register"
+N1="nginx static, 1 worker" N2="nginx static, 2 workers"
 echo
-echo "ratios (nexra req/s over nginx static req/s):"
-printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "GET /v1/agents/{id}" "$(ratio "$GET" "$NG1")" "$(ratio "$GET" "$NG2")"
-printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/agents/register" "$(ratio "$POST" "$NG1")" "$(ratio "$POST" "$NG2")"
+echo "ratios (nexra req/s over nginx static req/s, median of per-round ratios):"
+printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "GET /v1/agents/{id}" "$(paired_ratio RPS "$G" "$N1")" "$(paired_ratio RPS "$G" "$N2")"
+printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/agents/register" "$(paired_ratio RPS "$P" "$N1")" "$(paired_ratio RPS "$P" "$N2")"
 
 echo
 echo "server CPU per request, nexra over nginx (steadier than req/s on a busy box):"
-printf '  %-32s %8s x nginx (1 worker)\n' "GET /v1/agents/{id}" "$(ratio "${CPU[1]}" "${CPU[0]}")"
-printf '  %-32s %8s x nginx (1 worker)\n' "POST /v1/agents/register" "$(ratio "${CPU[3]}" "${CPU[0]}")"
+printf '  %-32s %8s x nginx (1 worker)\n' "GET /v1/agents/{id}" "$(paired_ratio CPU "$G" "$N1")"
+printf '  %-32s %8s x nginx (1 worker)\n' "POST /v1/agents/register" "$(paired_ratio CPU "$P" "$N1")"
 
 verdict() { awk -v r="$1" -v g="$GOAL" 'BEGIN { print (r != "-" && r + 0 >= g) ? "PASS" : "FAIL" }'; }
-R1=$(ratio "$GET" "$NG1"); R2=$(ratio "$GET" "$NG2")
+R1=$(paired_ratio RPS "$G" "$N1"); R2=$(paired_ratio RPS "$G" "$N2")
 echo
 echo "goal: authenticated GET /v1/agents/{id} >= ${GOAL}x nginx static"
 echo "  vs nginx 1 worker:  ${R1}x  $(verdict "$R1")"
@@ -308,10 +349,10 @@ echo "  vs nginx 2 workers: ${R2}x  $(verdict "$R2")"
 
 # A run where nexra mostly answered errors measures nothing.
 broken=0
-for i in 1 3; do
-  if awk -v bad="${NON2XX[$i]}" -v n="${TOTAL[$i]:-0}" \
-       'BEGIN { exit !(n == 0 || (bad + 0) > 0.01 * n) }'; then
-    echo "bench: ${NAMES[$i]}: ${NON2XX[$i]} of ${TOTAL[$i]} responses were not 2xx; see the server log" >&2
+for t in "$G" "$P"; do
+  bad=$(sum_of NON2XX "$t") n=$(sum_of TOTAL "$t")
+  if awk -v bad="$bad" -v n="$n" 'BEGIN { exit !(n == 0 || (bad + 0) > 0.01 * n) }'; then
+    echo "bench: $t: $bad of $n responses were not 2xx; see the server log" >&2
     tail -n 5 "$DIR/nexra.err" >&2 || true
     broken=1
   fi

@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,9 +40,10 @@ static void b32_encode(const unsigned char *p, size_t n, char *out, size_t nout)
  * bits past n*8 are zero. */
 static int b32_decode(const char *s, size_t nin, unsigned char *out, size_t n)
 {
-	size_t bit = 0;
+	uint64_t acc = 0;
+	size_t o = 0;
+	int bits = 0;
 
-	memset(out, 0, n);
 	for (size_t i = 0; i < nin; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		unsigned v;
@@ -52,21 +54,19 @@ static int b32_decode(const char *s, size_t nin, unsigned char *out, size_t n)
 			v = ch - '2' + 26;
 		else
 			return -1;
-		for (int j = 4; j >= 0; j--, bit++) {
-			unsigned b = (v >> j) & 1;
-
-			if (bit / 8 < n)
-				out[bit / 8] |= (unsigned char)(b << (7 - bit % 8));
-			else if (b)
+		acc = acc << 5 | v;
+		bits += 5;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == n)
 				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
 		}
 	}
-	return 0;
+	/* what is left is padding: it must be zero, and every byte filled */
+	return o == n && (acc & ((1u << bits) - 1)) == 0 ? 0 : -1;
 }
 
-/* SHA-256 through libsodium: OpenSSL 3's one-shot SHA256() fetches the
- * algorithm from its provider on every call (locks and allocations), which
- * costs more than hashing 67 bytes on the per-request authentication path. */
 static void checksum(const char *prefix_and_body, char *out)
 {
 	unsigned char h[crypto_hash_sha256_BYTES];

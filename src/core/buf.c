@@ -60,8 +60,15 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_add(struct buf *b, const void *p, size_t n)
 {
-	int rc = n > b->max - b->len ? E(TOO_LARGE) : grow(b, b->len + n);
+	int rc;
 
+	if (b->cap - b->len > n) { /* fits (with the NUL): the common case */
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	rc = n > b->max - b->len ? E(TOO_LARGE) : grow(b, b->len + n);
 	if (rc)
 		return rc;
 	if (n)

@@ -156,6 +156,14 @@ void jw_num(struct jsonw *jw, double v)
 		put(jw, "null", 4);
 		return;
 	}
+	if (fabs(v) < 1e9) { /* scores, ratios, prices: exact in micro units? */
+		double m = nearbyint(v * 1e6);
+
+		if (m / 1e6 == v) {
+			jw_money(jw, (int64_t)m);
+			return;
+		}
+	}
 	for (int p = 15; p <= 17; p++) { /* 15 is exact for what people write */
 		n = snprintf(s, sizeof(s), "%.*g", p, v);
 		if (strtod(s, NULL) == v)

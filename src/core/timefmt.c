@@ -31,13 +31,37 @@ uint64_t time_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static char *digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 void time_rfc3339(int64_t unix_s, char *out)
 {
 	time_t t = (time_t)unix_s;
 	struct tm tm;
+	char *p = out;
 
 	gmtime_r(&t, &tm);
-	strftime(out, RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) { /* not for us */
+		strftime(out, RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		return;
+	}
+	p = digits(p, (unsigned)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	p = digits(p, (unsigned)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 void time_rfc3339_ms(int64_t unix_ms, char *out)

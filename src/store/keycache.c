@@ -1,93 +1,154 @@
-/* Shared-generation key cache; see keycache.h. */
+/* Generation-checked row caches; see keycache.h. */
 #include "store/keycache.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "core/banned.h"
 
-int keycache_init(struct keycache *kc, const char *path)
+int rowcache_init(struct rowcache *rc, const char *genpath)
 {
-	uint64_t zero = 0;
-
-	memset(kc, 0, sizeof(*kc));
-	kc->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (kc->fd < 0)
+	memset(rc, 0, sizeof(*rc));
+	rc->gen.fd = -1;
+	if (shmgen_open(&rc->gen, genpath))
 		return E(INTERNAL);
-	if (lseek(kc->fd, 0, SEEK_END) < (off_t)sizeof(uint64_t) &&
-	    pwrite(kc->fd, &zero, sizeof(zero), 0) != (ssize_t)sizeof(zero))
-		goto fail;
-	kc->gen = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, kc->fd, 0);
-	if (kc->gen == MAP_FAILED)
-		goto fail;
-	kc->slots = calloc(KEYCACHE_SLOTS, sizeof(*kc->slots));
-	if (!kc->slots)
-		goto fail;
-	pthread_rwlock_init(&kc->lock, NULL);
-	/* entries store gen + 1 so that 0 can mean "empty" */
+	rc->keys = calloc(ROWCACHE_SLOTS, sizeof(*rc->keys));
+	rc->agents = calloc(ROWCACHE_SLOTS, sizeof(*rc->agents));
+	if (!rc->keys || !rc->agents) {
+		free(rc->keys);
+		free(rc->agents);
+		shmgen_close(&rc->gen);
+		return E(INTERNAL);
+	}
+	pthread_rwlock_init(&rc->lock, NULL);
 	return 0;
-fail:
-	if (kc->gen && kc->gen != MAP_FAILED)
-		munmap(kc->gen, sizeof(uint64_t));
-	close(kc->fd);
-	kc->gen = NULL;
-	return E(INTERNAL);
 }
 
-void keycache_release(struct keycache *kc)
+void rowcache_release(struct rowcache *rc)
 {
-	if (!kc->slots)
+	if (!rc->keys)
 		return;
-	free(kc->slots);
-	kc->slots = NULL;
-	munmap(kc->gen, sizeof(uint64_t));
-	close(kc->fd);
-	pthread_rwlock_destroy(&kc->lock);
+	for (int i = 0; i < ROWCACHE_SLOTS; i++)
+		agent_release(&rc->agents[i].a);
+	free(rc->keys);
+	free(rc->agents);
+	rc->keys = NULL;
+	rc->agents = NULL;
+	shmgen_close(&rc->gen);
+	pthread_rwlock_destroy(&rc->lock);
 }
 
-uint64_t keycache_gen(struct keycache *kc)
-{
-	return __atomic_load_n(kc->gen, __ATOMIC_ACQUIRE) + 1;
-}
-
-static unsigned slot_of(const char *lookup)
+static unsigned hash2(const char *a, const char *b)
 {
 	unsigned h = 2166136261u;
 
-	for (; *lookup; lookup++)
-		h = (h ^ (unsigned char)*lookup) * 16777619u;
-	return h % KEYCACHE_SLOTS;
+	for (; *a; a++)
+		h = (h ^ (unsigned char)*a) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (; b && *b; b++)
+		h = (h ^ (unsigned char)*b) * 16777619u;
+	return h % ROWCACHE_SLOTS;
 }
 
-int keycache_get(struct keycache *kc, const char *lookup, struct key_auth *out)
+int keycache_get(struct rowcache *rc, const char *lookup, struct key_auth *out)
 {
-	struct keycache_slot *s = &kc->slots[slot_of(lookup)];
-	uint64_t now = keycache_gen(kc);
+	struct keycache_slot *s = &rc->keys[hash2(lookup, NULL)];
+	uint64_t now = shmgen_get(&rc->gen, GEN_KEYS);
 	int hit;
 
-	pthread_rwlock_rdlock(&kc->lock);
+	pthread_rwlock_rdlock(&rc->lock);
 	hit = s->gen == now && !strcmp(s->ka.key.lookup, lookup);
 	if (hit)
 		*out = s->ka;
-	pthread_rwlock_unlock(&kc->lock);
+	pthread_rwlock_unlock(&rc->lock);
 	return hit;
 }
 
-void keycache_put(struct keycache *kc, uint64_t gen, const struct key_auth *ka)
+void keycache_put(struct rowcache *rc, uint64_t gen, const struct key_auth *ka)
 {
-	struct keycache_slot *s = &kc->slots[slot_of(ka->key.lookup)];
+	struct keycache_slot *s = &rc->keys[hash2(ka->key.lookup, NULL)];
 
-	pthread_rwlock_wrlock(&kc->lock);
+	pthread_rwlock_wrlock(&rc->lock);
 	s->gen = gen;
 	s->ka = *ka;
-	pthread_rwlock_unlock(&kc->lock);
+	pthread_rwlock_unlock(&rc->lock);
 }
 
-void keycache_bump(struct keycache *kc)
+static char *dup(const char *s, int *ok)
 {
-	__atomic_add_fetch(kc->gen, 1, __ATOMIC_RELEASE);
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = 0;
+	return d;
+}
+
+/* Deep copy of src into dst (whose owned fields are empty); 1 on success. */
+static int agent_copy(struct agent *dst, const struct agent *src)
+{
+	int ok = 1;
+
+	*dst = *src;
+	dst->name = dup(src->name, &ok);
+	dst->description = dup(src->description, &ok);
+	dst->webhook_url = dup(src->webhook_url, &ok);
+	dst->input_schema = dup(src->input_schema, &ok);
+	dst->output_schema = dup(src->output_schema, &ok);
+	dst->embedding_id = dup(src->embedding_id, &ok);
+	dst->secret_sealed = malloc(src->secret_sealed_len ? src->secret_sealed_len : 1);
+	if (dst->secret_sealed)
+		memcpy(dst->secret_sealed, src->secret_sealed, src->secret_sealed_len);
+	else
+		ok = 0;
+	if (!ok)
+		agent_release(dst);
+	return ok;
+}
+
+int agentcache_get(struct rowcache *rc, const char *org_id, const char *agent_id,
+		   struct agent *out)
+{
+	struct agentcache_slot *s = &rc->agents[hash2(org_id, agent_id)];
+	uint64_t now = shmgen_get(&rc->gen, GEN_AGENTS);
+	int hit;
+
+	pthread_rwlock_rdlock(&rc->lock);
+	hit = s->gen == now && !strcmp(s->a.org_id, org_id) && !strcmp(s->a.agent_id, agent_id);
+	if (hit)
+		hit = agent_copy(out, &s->a);
+	pthread_rwlock_unlock(&rc->lock);
+	return hit;
+}
+
+int agentcache_status(struct rowcache *rc, const char *org_id, const char *agent_id,
+		      char status[16])
+{
+	struct agentcache_slot *s = &rc->agents[hash2(org_id, agent_id)];
+	uint64_t now = shmgen_get(&rc->gen, GEN_AGENTS);
+	int hit;
+
+	pthread_rwlock_rdlock(&rc->lock);
+	hit = s->gen == now && !strcmp(s->a.org_id, org_id) && !strcmp(s->a.agent_id, agent_id);
+	if (hit)
+		memcpy(status, s->a.status, sizeof(s->a.status));
+	pthread_rwlock_unlock(&rc->lock);
+	return hit;
+}
+
+void agentcache_put(struct rowcache *rc, uint64_t gen, const struct agent *a)
+{
+	struct agentcache_slot *s = &rc->agents[hash2(a->org_id, a->agent_id)];
+	struct agent copy;
+
+	if (!agent_copy(&copy, a))
+		return; /* not cached: the next read goes to the database */
+	pthread_rwlock_wrlock(&rc->lock);
+	agent_release(&s->a);
+	s->a = copy;
+	s->gen = gen;
+	pthread_rwlock_unlock(&rc->lock);
 }

@@ -1,16 +1,12 @@
 /*
- * A read-through cache of API key lookups for backends whose readers all
- * share one host (SQLite: WAL mode requires it). Authentication reads the
- * key row on every request; serving it from memory removes a database read
- * transaction from the hottest path.
+ * Read-through caches for the SQLite backend's hottest reads: API keys
+ * (every authenticated request) and agents (every request that names one).
+ * Both are direct-mapped tables (a collision just evicts) whose entries are
+ * valid only while their shared generation counter is unchanged (shmgen.h):
+ * correct across every process on the database file.
  *
- * Correctness across processes rests on a generation counter in a small
- * shared file (mmap'd, MAP_SHARED) beside the database: a cached entry is
- * used only while the counter still has the value it had *before* the row
- * was read, and every change that can make a cached row wrong (revoking a
- * key) bumps the counter after it commits. So a request that starts after
- * a revoke has been answered, in any process, misses the cache and reads
- * the revoked row.
+ * Callers read the generation with shmgen_get() *before* reading the row
+ * they then put.
  */
 #ifndef NEXRA_STORE_KEYCACHE_H
 #define NEXRA_STORE_KEYCACHE_H
@@ -18,36 +14,43 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "store/shmgen.h"
 #include "store/store.h"
 
-#define KEYCACHE_SLOTS 4096 /* direct-mapped; a collision just evicts */
+#define ROWCACHE_SLOTS 4096
 
 struct keycache_slot {
 	uint64_t gen; /* 0: empty */
 	struct key_auth ka;
 };
 
-struct keycache {
-	pthread_rwlock_t lock;
-	struct keycache_slot *slots; /* owned */
-	uint64_t *gen;               /* shared counter (mmap), never 0 */
-	int fd;
+struct agentcache_slot {
+	uint64_t gen; /* 0: empty */
+	struct agent a; /* owned copy */
 };
 
-/* Map (creating if needed) the counter file at path. 0 or E(INTERNAL). */
-int keycache_init(struct keycache *kc, const char *path);
-void keycache_release(struct keycache *kc);
+struct rowcache {
+	pthread_rwlock_t lock;
+	struct shmgen gen;
+	struct keycache_slot *keys;     /* owned */
+	struct agentcache_slot *agents; /* owned */
+};
 
-/* The counter now: read it before reading a row to cache. */
-uint64_t keycache_gen(struct keycache *kc);
+/* 0 or E(INTERNAL). genpath: the counters file. */
+int rowcache_init(struct rowcache *rc, const char *genpath);
+void rowcache_release(struct rowcache *rc);
 
 /* 1 and *out on a valid hit, 0 on a miss. */
-int keycache_get(struct keycache *kc, const char *lookup, struct key_auth *out);
+int keycache_get(struct rowcache *rc, const char *lookup, struct key_auth *out);
+void keycache_put(struct rowcache *rc, uint64_t gen, const struct key_auth *ka);
 
-/* Remember ka as read while the counter was gen. */
-void keycache_put(struct keycache *kc, uint64_t gen, const struct key_auth *ka);
-
-/* Invalidate every cached entry in every process (after a commit). */
-void keycache_bump(struct keycache *kc);
+/* Hits fill *out with an owned copy (agent_release it); 0 on a miss or
+ * when the copy could not be allocated. */
+int agentcache_get(struct rowcache *rc, const char *org_id, const char *agent_id,
+		   struct agent *out);
+void agentcache_put(struct rowcache *rc, uint64_t gen, const struct agent *a);
+/* Just the status of a cached agent (no copy); 1 on a hit. */
+int agentcache_status(struct rowcache *rc, const char *org_id, const char *agent_id,
+		      char status[16]);
 
 #endif

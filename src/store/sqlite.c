@@ -7,7 +7,14 @@
  * use, and reset after each call. Writers serialize on SQLite's own write
  * lock (busy_timeout waits for it); operations that read before they write
  * take it up front with BEGIN IMMEDIATE so their check and their write are
- * one atomic step.
+ * one atomic step. Within one process, writers first take a mutex: SQLite's
+ * busy handler waits by sleeping (1, 2, 5, 10... ms), so two of our own
+ * connections contending for the write lock would cost milliseconds each.
+ *
+ * Key and agent reads, on every authenticated request, are served from
+ * caches whose validity is tied to generation counters shared by every
+ * process on the file (store/keycache.h, store/shmgen.h): writes that can
+ * change a cached row bump their counter after they commit.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -84,7 +91,7 @@ struct sqlite_store {
 	struct store base; /* first: struct store * converts back */
 	struct pool pool;
 	pthread_mutex_t writer; /* one writer at a time in this process */
-	struct keycache keys;
+	struct rowcache cache;
 };
 
 static struct sqlite_store *ss(struct store *s)
@@ -337,9 +344,9 @@ static int op_key_by_lookup(struct store *s, const char *lookup, struct key_auth
 {
 	uint64_t gen;
 
-	if (keycache_get(&ss(s)->keys, lookup, out))
+	if (keycache_get(&ss(s)->cache, lookup, out))
 		return 0;
-	gen = keycache_gen(&ss(s)->keys); /* before the read: see keycache.h */
+	gen = shmgen_get(&ss(s)->cache.gen, GEN_KEYS); /* before the read: shmgen.h */
 	WITH_CONN(s, c);
 	sqlite3_stmt *st = stmt(c, S_KEY_BY_LOOKUP);
 	int rc = E(INTERNAL), src;
@@ -351,7 +358,7 @@ static int op_key_by_lookup(struct store *s, const char *lookup, struct key_auth
 	if (src == SQLITE_ROW) {
 		read_key(st, &out->key);
 		read_org(st, 9, &out->org);
-		keycache_put(&ss(s)->keys, gen, out);
+		keycache_put(&ss(s)->cache, gen, out);
 		rc = 0;
 	} else {
 		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
@@ -450,7 +457,7 @@ static int op_key_revoke(struct store *s, const char *org_id, const char *key_id
 		rc = txn(c, S_COMMIT);
 	if (!rc) {
 		*revoked_at = now;
-		keycache_bump(&ss(s)->keys); /* after the commit: see keycache.h */
+		shmgen_bump(&ss(s)->cache.gen, GEN_KEYS); /* after the commit: shmgen.h */
 		goto out;
 	}
 rollback:
@@ -472,6 +479,8 @@ static int agent_write(struct store *s, const struct agent *a, enum stmt id)
 	rc = run(c, st);
 	if (!rc && id == S_AGENT_UPDATE && sqlite3_changes(c->db) == 0)
 		rc = E(NOT_FOUND);
+	if (!rc && id == S_AGENT_UPDATE)
+		shmgen_bump(&ss(s)->cache.gen, GEN_AGENTS);
 out:
 	END_WRITER(s, c);
 	return rc;
@@ -490,6 +499,11 @@ static int op_agent_update(struct store *s, const struct agent *a)
 static int op_agent_get(struct store *s, const char *org_id, const char *agent_id,
 			struct agent *out)
 {
+	uint64_t gen;
+
+	if (agentcache_get(&ss(s)->cache, org_id, agent_id, out))
+		return 0;
+	gen = shmgen_get(&ss(s)->cache.gen, GEN_AGENTS);
 	WITH_CONN(s, c);
 	sqlite3_stmt *st = stmt(c, S_AGENT_GET);
 	int rc = E(INTERNAL), src;
@@ -499,9 +513,11 @@ static int op_agent_get(struct store *s, const char *org_id, const char *agent_i
 	bind_text(st, 1, org_id);
 	bind_text(st, 2, agent_id);
 	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
+	if (src == SQLITE_ROW) {
 		rc = read_agent(st, out);
-	else
+		if (!rc)
+			agentcache_put(&ss(s)->cache, gen, out);
+	} else
 		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
 	done(st);
 out:
@@ -564,6 +580,8 @@ static int status_on(struct sconn *c, const char *org_id, const char *agent_id,
 static int op_agent_status(struct store *s, const char *org_id, const char *agent_id,
 			   char status[16])
 {
+	if (agentcache_status(&ss(s)->cache, org_id, agent_id, status))
+		return 0;
 	WITH_CONN(s, c);
 	int rc = status_on(c, org_id, agent_id, status);
 
@@ -585,7 +603,9 @@ static int op_agent_set_paused(struct store *s, const char *org_id, const char *
 	bind_text(st, 2, agent_id);
 	sqlite3_bind_int64(st, 3, now);
 	rc = run(c, st);
-	if (!rc && sqlite3_changes(c->db) == 0)
+	if (!rc && sqlite3_changes(c->db) > 0)
+		shmgen_bump(&ss(s)->cache.gen, GEN_AGENTS);
+	else if (!rc)
 		rc = status_on(c, org_id, agent_id, status); /* no-op or missing */
 out:
 	END_WRITER(s, c);
@@ -661,7 +681,7 @@ static void op_close(struct store *s)
 	for (int i = 0; i < x->pool.n; i++)
 		conn_close(x->pool.items[i]);
 	pool_release(&x->pool);
-	keycache_release(&x->keys);
+	rowcache_release(&x->cache);
 	pthread_mutex_destroy(&x->writer);
 	free(x);
 }
@@ -739,7 +759,7 @@ int store_sqlite_open(const char *path, int pool, struct store **out, char *msg,
 	x->base.ops = &sqlite_ops;
 	pthread_mutex_init(&x->writer, NULL);
 	snprintf(genpath, sizeof(genpath), "%s-nexra-gen", path);
-	if (keycache_init(&x->keys, genpath)) {
+	if (rowcache_init(&x->cache, genpath)) {
 		snprintf(msg, msgsz, "cannot create %s: %s", genpath, strerror(errno));
 		op_close(&x->base);
 		return E(INTERNAL);

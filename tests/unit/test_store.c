@@ -983,3 +983,68 @@ out:
 	if (rc)
 		FAIL_AT("failed at step %d (%s%s)", step, msg, store_last_error());
 }
+
+/* The agent cache is shared-generation checked too: a pause, resume or
+ * update made through another store on the same file is seen at once by a
+ * store whose cache holds the agent. */
+TEST(store_sqlite_agent_cache_sees_writes_from_another_store)
+{
+	char dir[] = "/tmp/nexra-unit-store-XXXXXX", path[96], msg[512] = "", status[16];
+	struct store *a = NULL, *b = NULL;
+	struct org_fix f;
+	struct agent ag, got;
+	int rc = -1, step = 0, made = 0;
+
+	memset(&got, 0, sizeof(got));
+	ASSERT(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/nexra.db", dir);
+	if (store_sqlite_open(path, 2, &a, msg, sizeof(msg)) ||
+	    store_sqlite_open(path, 2, &b, msg, sizeof(msg)))
+		goto out;
+	step = 1;
+	if (a->ops->migrate(a) || org_fix_create(a, &f) ||
+	    agent_make(&ag, f.org.org_id, "cached-1", "research", "probationary", T0))
+		goto out;
+	made = 1;
+	if (a->ops->agent_insert(a, &ag))
+		goto out;
+	step = 2;
+	for (int i = 0; i < 3; i++) { /* warm a's cache */
+		if (a->ops->agent_get(a, f.org.org_id, "cached-1", &got))
+			goto out;
+		agent_release(&got);
+	}
+	step = 3;
+	if (b->ops->agent_set_paused(b, f.org.org_id, "cached-1", 1, T0 + 1) ||
+	    a->ops->agent_status(a, f.org.org_id, "cached-1", status) || strcmp(status, "paused"))
+		goto out;
+	step = 4;
+	if (a->ops->agent_get(a, f.org.org_id, "cached-1", &got) || strcmp(got.status, "paused"))
+		goto out;
+	agent_release(&got);
+	step = 5;
+	free(ag.name);
+	ag.name = strdup("Renamed elsewhere");
+	if (!ag.name || b->ops->agent_update(b, &ag) ||
+	    a->ops->agent_get(a, f.org.org_id, "cached-1", &got) ||
+	    strcmp(got.name, "Renamed elsewhere"))
+		goto out;
+	agent_release(&got);
+	step = 6;
+	if (b->ops->agent_set_paused(b, f.org.org_id, "cached-1", 0, T0 + 2) ||
+	    a->ops->agent_get(a, f.org.org_id, "cached-1", &got) ||
+	    strcmp(got.status, "probationary"))
+		goto out;
+	rc = 0;
+out:
+	agent_release(&got);
+	if (made)
+		agent_release(&ag);
+	if (a)
+		a->ops->close(a);
+	if (b)
+		b->ops->close(b);
+	rm_dir(dir);
+	if (rc)
+		FAIL_AT("failed at step %d (%s%s)", step, msg, store_last_error());
+}
