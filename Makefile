@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTHON   := /usr/bin/python3
 
-.PHONY: all bootstrap run test unit fuzz-replay integration bench fuzz clean format
+.PHONY: all bootstrap run test unit fuzz-replay integration integration-san bench fuzz clean format
 all: $(BUILD)/nexra
 
 bootstrap:
@@ -75,9 +75,20 @@ fuzz-replay:
 integration: $(BUILD)/nexra
 	cd tests/integration && NEXRA_BIN=$(abspath $(BUILD)/nexra) $(PYTHON) -m pytest -q -p no:cacheprovider
 
+# The same unit and black-box suites against an ASan/UBSan build (SQLite;
+# the store conformance suite also on PostgreSQL): any memory error,
+# undefined behaviour or leak at shutdown fails the run.
+integration-san:
+	$(MAKE) --no-print-directory BUILD=build-san SANITIZE=address,undefined OPT=-O1 \
+	    build-san/nexra build-san/unit
+	build-san/unit
+	cd tests/integration && NEXRA_BIN=$(abspath build-san/nexra) NEXRA_TEST_BACKENDS=sqlite \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider
+
 test: bootstrap
 	$(MAKE) --no-print-directory all unit
 	$(MAKE) --no-print-directory fuzz-replay
+	$(MAKE) --no-print-directory integration-san
 	$(MAKE) --no-print-directory integration
 
 bench: bootstrap $(BUILD)/nexra

@@ -61,6 +61,7 @@ void rl_log_check(struct rl_log *l, int limit, int64_t window_ms, int64_t now_ms
 
 int ratelimiter_init(struct ratelimiter *rl, int64_t window_ms)
 {
+	memset(rl, 0, sizeof(*rl));
 	rl->nslots = 4096;
 	rl->slots = calloc(rl->nslots, sizeof(*rl->slots));
 	if (!rl->slots)

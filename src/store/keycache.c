@@ -109,17 +109,28 @@ static int agent_copy(struct agent *dst, const struct agent *src)
 	return ok;
 }
 
+/* The slot holding a valid entry for org_id/agent_id, or NULL. Called
+ * with the read lock held. */
+static struct agentcache_slot *agent_hit(struct rowcache *rc, const char *org_id,
+					 const char *agent_id)
+{
+	struct agentcache_slot *s = &rc->agents[hash2(org_id, agent_id)];
+
+	if (s->gen == shmgen_get(&rc->gen, GEN_AGENTS) && !strcmp(s->a.org_id, org_id) &&
+	    !strcmp(s->a.agent_id, agent_id))
+		return s;
+	return NULL;
+}
+
 int agentcache_get(struct rowcache *rc, const char *org_id, const char *agent_id,
 		   struct agent *out)
 {
-	struct agentcache_slot *s = &rc->agents[hash2(org_id, agent_id)];
-	uint64_t now = shmgen_get(&rc->gen, GEN_AGENTS);
+	struct agentcache_slot *s;
 	int hit;
 
 	pthread_rwlock_rdlock(&rc->lock);
-	hit = s->gen == now && !strcmp(s->a.org_id, org_id) && !strcmp(s->a.agent_id, agent_id);
-	if (hit)
-		hit = agent_copy(out, &s->a);
+	s = agent_hit(rc, org_id, agent_id);
+	hit = s && agent_copy(out, &s->a);
 	pthread_rwlock_unlock(&rc->lock);
 	return hit;
 }
@@ -127,16 +138,14 @@ int agentcache_get(struct rowcache *rc, const char *org_id, const char *agent_id
 int agentcache_status(struct rowcache *rc, const char *org_id, const char *agent_id,
 		      char status[16])
 {
-	struct agentcache_slot *s = &rc->agents[hash2(org_id, agent_id)];
-	uint64_t now = shmgen_get(&rc->gen, GEN_AGENTS);
-	int hit;
+	struct agentcache_slot *s;
 
 	pthread_rwlock_rdlock(&rc->lock);
-	hit = s->gen == now && !strcmp(s->a.org_id, org_id) && !strcmp(s->a.agent_id, agent_id);
-	if (hit)
+	s = agent_hit(rc, org_id, agent_id);
+	if (s)
 		memcpy(status, s->a.status, sizeof(s->a.status));
 	pthread_rwlock_unlock(&rc->lock);
-	return hit;
+	return s != NULL;
 }
 
 void agentcache_put(struct rowcache *rc, uint64_t gen, const struct agent *a)
