@@ -6,7 +6,7 @@ BUILD    ?= build
 SANITIZE ?=
 OPT      ?= -O2
 
-PKGS     := libmicrohttpd jansson libcurl openssl libsodium sqlite3 libpq yaml-0.1
+PKGS     := libmicrohttpd jansson libcurl openssl libsodium sqlite3 libpq yaml-0.1 libpcre2-8
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wno-format-nonliteral -Wvla
 CFLAGS   := -std=c17 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -I$(BUILD)/gen \

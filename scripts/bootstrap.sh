@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config ca-certificates
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
-  libssl-dev libsodium-dev libsqlite3-dev sqlite3 libpq-dev
+  libssl-dev libsodium-dev libsqlite3-dev sqlite3 libpq-dev libpcre2-dev
+  json-schema-test-suite
   postgresql-15 postgresql-client-15
   python3 python3-pytest python3-requests
   clang libclang-rt-14-dev
