@@ -55,6 +55,8 @@ enum stmt {
 	S_KEY_INSERT, S_KEY_BY_LOOKUP, S_KEY_LIST, S_KEY_GET, S_KEY_LIVE_OTHERS, S_KEY_REVOKE,
 	S_AGENT_INSERT, S_AGENT_UPDATE, S_AGENT_GET, S_AGENT_LIST, S_AGENT_STATUS,
 	S_AGENT_PAUSE, S_AGENT_RESUME,
+	S_POL_FIND, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST, S_POLV_GET,
+	S_POL_LIST, S_POL_PATCH, S_POL_STACK,
 	S__COUNT
 };
 
@@ -63,6 +65,9 @@ enum stmt {
 	"per_call_micros, p99_latency_ms, availability, input_schema, output_schema, "      \
 	"is_public, status, prior_status, trust_score, embedding_id, registered_at, updated_at"
 #define KEY_COLS "key_id, org_id, lookup, hash, kind, name, prefix, created_at, revoked_at"
+#define POL_COLS \
+	"p.policy_id, p.org_id, p.name, p.version, p.priority, p.enabled, p.seq, p.created_at, p.updated_at"
+#define POL_CURRENT "JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version = p.version "
 
 /* Each statement: its prepared name (fixed, per connection) and its text. */
 static const struct {
@@ -109,6 +114,31 @@ static const struct {
 	[S_AGENT_PAUSE] = {"agent_pause",
 			   "UPDATE agents SET prior_status = status, status = 'paused', updated_at = $3 "
 			   "WHERE org_id = $1 AND agent_id = $2 AND status <> 'paused'"},
+	[S_POL_FIND] = {"pol_find", "SELECT policy_id, version FROM policies "
+				    "WHERE org_id = $1 AND name = $2 FOR UPDATE"},
+	[S_POL_INSERT] = {"pol_insert",
+			  "INSERT INTO policies (policy_id, org_id, name, version, priority, enabled, "
+			  "created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $6)"},
+	[S_POL_BUMP] = {"pol_bump", "UPDATE policies SET version = $3, priority = $4, enabled = $5, "
+				    "updated_at = $6 WHERE org_id = $1 AND policy_id = $2"},
+	[S_POLV_INSERT] = {"polv_insert", "INSERT INTO policy_versions (policy_id, version, yaml, "
+					  "created_at) VALUES ($1, $2, $3, $4)"},
+	[S_POL_GET] = {"pol_get", "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
+				  "WHERE p.org_id = $1 AND p.policy_id = $2"},
+	[S_POLV_LIST] = {"polv_list", "SELECT v.version, v.created_at FROM policy_versions v "
+				      "JOIN policies p ON p.policy_id = v.policy_id "
+				      "WHERE p.org_id = $1 AND v.policy_id = $2 ORDER BY v.version"},
+	[S_POLV_GET] = {"polv_get", "SELECT v.yaml FROM policy_versions v JOIN policies p "
+				    "ON p.policy_id = v.policy_id WHERE p.org_id = $1 "
+				    "AND v.policy_id = $2 AND v.version = $3"},
+	[S_POL_LIST] = {"pol_list", "SELECT " POL_COLS ", NULL FROM policies p WHERE p.org_id = $1 "
+				    "ORDER BY p.priority, p.seq LIMIT $2 OFFSET $3"},
+	[S_POL_PATCH] = {"pol_patch", "UPDATE policies SET enabled = coalesce($3::integer, enabled), "
+				      "priority = coalesce($4::integer, priority), updated_at = $5 "
+				      "WHERE org_id = $1 AND policy_id = $2"},
+	[S_POL_STACK] = {"pol_stack", "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
+				      "WHERE p.org_id = $1 AND p.enabled = 1 "
+				      "ORDER BY p.priority, p.seq"},
 	[S_AGENT_RESUME] = {"agent_resume",
 			    "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			    "ELSE prior_status END, prior_status = '', updated_at = $3 "
@@ -801,6 +831,265 @@ out:
 	return rc;
 }
 
+/* ---- policies ---------------------------------------------------------- */
+
+/* Row `row` of a policy result into *p (yaml from column 9 when not NULL). */
+static int read_policy(const PGresult *r, int row, struct policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	col_copy(r, row, 0, p->policy_id, sizeof(p->policy_id));
+	col_copy(r, row, 1, p->org_id, sizeof(p->org_id));
+	col_copy(r, row, 2, p->name, sizeof(p->name));
+	p->version = (int)col_i64(r, row, 3);
+	p->priority = (int)col_i64(r, row, 4);
+	p->enabled = (int)col_i64(r, row, 5);
+	p->seq = col_i64(r, row, 6);
+	p->created_at = col_i64(r, row, 7);
+	p->updated_at = col_i64(r, row, 8);
+	p->yaml = col_dup(r, row, 9);
+	if (!p->yaml && !PQgetisnull(r, row, 9)) {
+		store_set_error("out of memory reading policy");
+		return E(INTERNAL);
+	}
+	return 0;
+}
+
+static int policy_get_on(struct pconn *c, const char *org_id, const char *policy_id,
+			 struct policy *out)
+{
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc;
+
+	p_text(&p, org_id);
+	p_text(&p, policy_id);
+	rc = query(c, S_POL_GET, &p, &r);
+	if (!rc)
+		rc = PQntuples(r) ? read_policy(r, 0, out) : E(NOT_FOUND);
+	PQclear(r);
+	return rc;
+}
+
+static int op_policy_put(struct store *s, const char *org_id, const char *name, const char *yaml,
+			 int priority, int enabled, int64_t now, const char *new_policy_id,
+			 struct policy *out)
+{
+	struct pconn *c;
+	struct params p = {0}, v = {0};
+	PGresult *r = NULL;
+	char id[ID_MAX];
+	int rc = conn_get(s, &c), open = 0, version = 1;
+
+	if (rc)
+		goto out;
+	rc = exec_sql(c, "BEGIN");
+	if (rc)
+		goto out;
+	open = 1;
+	/* Serialize uploads of one org (two first uploads of a name race on
+	 * the UNIQUE constraint otherwise), then find the name. */
+	p_text(&p, org_id);
+	rc = run(c, S_ORG_LOCK, &p, NULL);
+	if (rc)
+		goto out;
+	p_text(&p, name);
+	rc = query(c, S_POL_FIND, &p, &r);
+	if (rc)
+		goto out;
+	if (PQntuples(r)) {
+		col_copy(r, 0, 0, id, sizeof(id));
+		version = (int)col_i64(r, 0, 1) + 1;
+	} else {
+		snprintf(id, sizeof(id), "%s", new_policy_id);
+	}
+	PQclear(r);
+	r = NULL;
+	p.n = 0;
+	if (version > 1) {
+		p_text(&p, org_id);
+		p_text(&p, id);
+		p_i64(&p, version);
+		p_i64(&p, priority);
+		p_i64(&p, enabled ? 1 : 0);
+		p_i64(&p, now);
+		rc = run(c, S_POL_BUMP, &p, NULL);
+	} else {
+		p_text(&p, id);
+		p_text(&p, org_id);
+		p_text(&p, name);
+		p_i64(&p, priority);
+		p_i64(&p, enabled ? 1 : 0);
+		p_i64(&p, now);
+		rc = run(c, S_POL_INSERT, &p, NULL);
+	}
+	if (rc)
+		goto out;
+	p_text(&v, id);
+	p_i64(&v, version);
+	p_text(&v, yaml);
+	p_i64(&v, now);
+	rc = run(c, S_POLV_INSERT, &v, NULL);
+	if (!rc)
+		rc = exec_sql(c, "COMMIT");
+	if (rc)
+		goto out;
+	open = 0;
+	rc = policy_get_on(c, org_id, id, out);
+out:
+	PQclear(r);
+	if (open)
+		rollback(c);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_policy_get(struct store *s, const char *org_id, const char *policy_id,
+			 struct policy *out)
+{
+	struct pconn *c;
+	int rc = conn_get(s, &c);
+
+	if (!rc)
+		rc = policy_get_on(c, org_id, policy_id, out);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_policy_versions(struct store *s, const char *org_id, const char *policy_id,
+			      int (*cb)(void *, int, int64_t), void *ctx)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_text(&p, policy_id);
+	rc = query(c, S_POLV_LIST, &p, &r);
+	if (!rc && PQntuples(r) == 0)
+		rc = E(NOT_FOUND);
+	for (int i = 0; !rc && i < PQntuples(r); i++)
+		rc = cb(ctx, (int)col_i64(r, i, 0), col_i64(r, i, 1));
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_policy_version_yaml(struct store *s, const char *org_id, const char *policy_id,
+				  int version, char **yaml)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	*yaml = NULL;
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_text(&p, policy_id);
+	p_i64(&p, version);
+	rc = query(c, S_POLV_GET, &p, &r);
+	if (!rc && PQntuples(r) == 0)
+		rc = E(NOT_FOUND);
+	if (!rc) {
+		*yaml = col_dup(r, 0, 0);
+		rc = *yaml ? 0 : E(INTERNAL);
+	}
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+/* Rows of a policy result to cb (each released after the call). */
+static int policy_rows(const PGresult *r, int (*cb)(void *, const struct policy *), void *ctx)
+{
+	struct policy p;
+	int rc = 0;
+
+	for (int i = 0; !rc && i < PQntuples(r); i++) {
+		rc = read_policy(r, i, &p);
+		if (!rc)
+			rc = cb(ctx, &p);
+		policy_release(&p);
+	}
+	return rc;
+}
+
+static int op_policy_list(struct store *s, const char *org_id, int limit, int offset,
+			  int (*cb)(void *, const struct policy *), void *ctx)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_limit(&p, limit, offset);
+	rc = query(c, S_POL_LIST, &p, &r);
+	if (!rc)
+		rc = policy_rows(r, cb, ctx);
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_policy_stack(struct store *s, const char *org_id,
+			   int (*cb)(void *, const struct policy *), void *ctx)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	rc = query(c, S_POL_STACK, &p, &r);
+	if (!rc)
+		rc = policy_rows(r, cb, ctx);
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_policy_patch(struct store *s, const char *org_id, const char *policy_id,
+			   const int *enabled, const int *priority, int64_t now)
+{
+	struct pconn *c;
+	struct params p = {0};
+	long changed = 0;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_text(&p, policy_id);
+	if (enabled)
+		p_i64(&p, *enabled ? 1 : 0);
+	else
+		p_text(&p, NULL);
+	if (priority)
+		p_i64(&p, *priority);
+	else
+		p_text(&p, NULL);
+	p_i64(&p, now);
+	rc = run(c, S_POL_PATCH, &p, &changed);
+	if (!rc && changed == 0)
+		rc = E(NOT_FOUND);
+out:
+	conn_put(s, c);
+	return rc;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* One migration and its schema_migrations row, in one transaction. */
@@ -898,6 +1187,13 @@ static const struct store_ops pg_ops = {
 	.agent_list = op_agent_list,
 	.agent_set_paused = op_agent_set_paused,
 	.agent_status = op_agent_status,
+	.policy_put = op_policy_put,
+	.policy_get = op_policy_get,
+	.policy_versions = op_policy_versions,
+	.policy_version_yaml = op_policy_version_yaml,
+	.policy_list = op_policy_list,
+	.policy_patch = op_policy_patch,
+	.policy_stack = op_policy_stack,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

@@ -38,6 +38,8 @@ enum stmt {
 	S_KEY_INSERT, S_KEY_BY_LOOKUP, S_KEY_LIST, S_KEY_GET, S_KEY_LIVE_OTHERS, S_KEY_REVOKE,
 	S_AGENT_INSERT, S_AGENT_UPDATE, S_AGENT_GET, S_AGENT_LIST, S_AGENT_STATUS,
 	S_AGENT_PAUSE, S_AGENT_RESUME,
+	S_POL_FIND, S_POL_SEQ, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST,
+	S_POLV_GET, S_POL_LIST, S_POL_PATCH, S_POL_STACK,
 	S__COUNT
 };
 
@@ -46,6 +48,9 @@ enum stmt {
 	"per_call_micros, p99_latency_ms, availability, input_schema, output_schema, "      \
 	"is_public, status, prior_status, trust_score, embedding_id, registered_at, updated_at"
 #define KEY_COLS "key_id, org_id, lookup, hash, kind, name, prefix, created_at, revoked_at"
+#define POL_COLS \
+	"p.policy_id, p.org_id, p.name, p.version, p.priority, p.enabled, p.seq, p.created_at, p.updated_at"
+#define POL_CURRENT "JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version = p.version "
 
 static const char *const sql[S__COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -77,6 +82,28 @@ static const char *const sql[S__COUNT] = {
 	[S_AGENT_STATUS] = "SELECT status FROM agents WHERE org_id = ?1 AND agent_id = ?2",
 	[S_AGENT_PAUSE] = "UPDATE agents SET prior_status = status, status = 'paused', updated_at = ?3 "
 			  "WHERE org_id = ?1 AND agent_id = ?2 AND status <> 'paused'",
+	[S_POL_FIND] = "SELECT policy_id, version FROM policies WHERE org_id = ?1 AND name = ?2",
+	[S_POL_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM policies",
+	[S_POL_INSERT] = "INSERT INTO policies (policy_id, org_id, name, version, priority, enabled, "
+			 "seq, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7)",
+	[S_POL_BUMP] = "UPDATE policies SET version = ?3, priority = ?4, enabled = ?5, updated_at = ?6 "
+		       "WHERE org_id = ?1 AND policy_id = ?2",
+	[S_POLV_INSERT] = "INSERT INTO policy_versions (policy_id, version, yaml, created_at) "
+			  "VALUES (?1, ?2, ?3, ?4)",
+	[S_POL_GET] = "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
+		      "WHERE p.org_id = ?1 AND p.policy_id = ?2",
+	[S_POLV_LIST] = "SELECT v.version, v.created_at FROM policy_versions v JOIN policies p "
+			"ON p.policy_id = v.policy_id WHERE p.org_id = ?1 AND v.policy_id = ?2 "
+			"ORDER BY v.version",
+	[S_POLV_GET] = "SELECT v.yaml FROM policy_versions v JOIN policies p ON p.policy_id = "
+		       "v.policy_id WHERE p.org_id = ?1 AND v.policy_id = ?2 AND v.version = ?3",
+	[S_POL_LIST] = "SELECT " POL_COLS ", NULL FROM policies p WHERE p.org_id = ?1 "
+		       "ORDER BY p.priority, p.seq LIMIT ?2 OFFSET ?3",
+	[S_POL_PATCH] = "UPDATE policies SET enabled = coalesce(?3, enabled), "
+			"priority = coalesce(?4, priority), updated_at = ?5 "
+			"WHERE org_id = ?1 AND policy_id = ?2",
+	[S_POL_STACK] = "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
+			"WHERE p.org_id = ?1 AND p.enabled = 1 ORDER BY p.priority, p.seq",
 	[S_AGENT_RESUME] = "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			   "ELSE prior_status END, prior_status = '', updated_at = ?3 "
 			   "WHERE org_id = ?1 AND agent_id = ?2 AND status = 'paused'",
@@ -612,6 +639,283 @@ out:
 	return rc;
 }
 
+/* ---- policies ---------------------------------------------------------- */
+
+/* 0 or E(INTERNAL); p->yaml from column 9 when present. */
+static int read_policy(sqlite3_stmt *st, struct policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	col_copy(st, 0, p->policy_id, sizeof(p->policy_id));
+	col_copy(st, 1, p->org_id, sizeof(p->org_id));
+	col_copy(st, 2, p->name, sizeof(p->name));
+	p->version = sqlite3_column_int(st, 3);
+	p->priority = sqlite3_column_int(st, 4);
+	p->enabled = sqlite3_column_int(st, 5);
+	p->seq = sqlite3_column_int64(st, 6);
+	p->created_at = sqlite3_column_int64(st, 7);
+	p->updated_at = sqlite3_column_int64(st, 8);
+	p->yaml = col_dup(st, 9);
+	if (!p->yaml && sqlite3_column_type(st, 9) != SQLITE_NULL) {
+		store_set_error("out of memory reading policy");
+		return E(INTERNAL);
+	}
+	return 0;
+}
+
+/* One row of statement st into *out (NOT_FOUND when none). */
+static int policy_row(struct sconn *c, sqlite3_stmt *st, struct policy *out)
+{
+	int src = sqlite3_step(st), rc;
+
+	if (src == SQLITE_ROW)
+		rc = read_policy(st, out);
+	else
+		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
+	done(st);
+	return rc;
+}
+
+static int policy_get_on(struct sconn *c, const char *org_id, const char *policy_id,
+			 struct policy *out)
+{
+	sqlite3_stmt *st = stmt(c, S_POL_GET);
+
+	if (!st)
+		return E(INTERNAL);
+	bind_text(st, 1, org_id);
+	bind_text(st, 2, policy_id);
+	return policy_row(c, st, out);
+}
+
+/* The next version of an existing policy, or a new one; in a transaction. */
+static int policy_write(struct sconn *c, const char *org_id, const char *name, const char *yaml,
+			int priority, int enabled, int64_t now, const char *new_id, char *id_out)
+{
+	sqlite3_stmt *st = stmt(c, S_POL_FIND);
+	int src, version = 1, rc;
+	int64_t seq = 0;
+
+	if (!st)
+		return E(INTERNAL);
+	bind_text(st, 1, org_id);
+	bind_text(st, 2, name);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		col_copy(st, 0, id_out, ID_MAX);
+		version = sqlite3_column_int(st, 1) + 1;
+	}
+	rc = src == SQLITE_ROW || src == SQLITE_DONE ? 0 : fail(c, src);
+	done(st);
+	if (rc)
+		return rc;
+	if (version > 1) {
+		st = stmt(c, S_POL_BUMP);
+		if (!st)
+			return E(INTERNAL);
+		bind_text(st, 1, org_id);
+		bind_text(st, 2, id_out);
+		sqlite3_bind_int(st, 3, version);
+		sqlite3_bind_int(st, 4, priority);
+		sqlite3_bind_int(st, 5, enabled ? 1 : 0);
+		sqlite3_bind_int64(st, 6, now);
+	} else {
+		snprintf(id_out, ID_MAX, "%s", new_id);
+		st = stmt(c, S_POL_SEQ);
+		if (!st)
+			return E(INTERNAL);
+		src = sqlite3_step(st);
+		seq = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		done(st);
+		if (src != SQLITE_ROW)
+			return fail(c, src);
+		st = stmt(c, S_POL_INSERT);
+		if (!st)
+			return E(INTERNAL);
+		bind_text(st, 1, id_out);
+		bind_text(st, 2, org_id);
+		bind_text(st, 3, name);
+		sqlite3_bind_int(st, 4, priority);
+		sqlite3_bind_int(st, 5, enabled ? 1 : 0);
+		sqlite3_bind_int64(st, 6, seq);
+		sqlite3_bind_int64(st, 7, now);
+	}
+	rc = run(c, st);
+	if (rc)
+		return rc;
+	st = stmt(c, S_POLV_INSERT);
+	if (!st)
+		return E(INTERNAL);
+	bind_text(st, 1, id_out);
+	sqlite3_bind_int(st, 2, version);
+	bind_text(st, 3, yaml);
+	sqlite3_bind_int64(st, 4, now);
+	return run(c, st);
+}
+
+static int op_policy_put(struct store *s, const char *org_id, const char *name, const char *yaml,
+			 int priority, int enabled, int64_t now, const char *new_policy_id,
+			 struct policy *out)
+{
+	WITH_WRITER(s, c);
+	char id[ID_MAX] = "";
+	int rc = txn(c, S_BEGIN);
+
+	if (rc)
+		goto out;
+	rc = policy_write(c, org_id, name, yaml, priority, enabled, now, new_policy_id, id);
+	if (!rc)
+		rc = txn(c, S_COMMIT);
+	if (rc) {
+		txn(c, S_ROLLBACK);
+		goto out;
+	}
+	rc = policy_get_on(c, org_id, id, out);
+out:
+	END_WRITER(s, c);
+	return rc;
+}
+
+static int op_policy_get(struct store *s, const char *org_id, const char *policy_id,
+			 struct policy *out)
+{
+	WITH_CONN(s, c);
+	int rc = policy_get_on(c, org_id, policy_id, out);
+
+	END_CONN(s, c);
+	return rc;
+}
+
+static int op_policy_versions(struct store *s, const char *org_id, const char *policy_id,
+			      int (*cb)(void *, int, int64_t), void *ctx)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_POLV_LIST);
+	int rc = E(INTERNAL), src, n = 0;
+
+	if (!st)
+		goto out;
+	bind_text(st, 1, org_id);
+	bind_text(st, 2, policy_id);
+	rc = 0;
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		rc = cb(ctx, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1));
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = fail(c, src);
+	if (!rc && n == 0)
+		rc = E(NOT_FOUND);
+	done(st);
+out:
+	END_CONN(s, c);
+	return rc;
+}
+
+static int op_policy_version_yaml(struct store *s, const char *org_id, const char *policy_id,
+				  int version, char **yaml)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_POLV_GET);
+	int rc = E(INTERNAL), src;
+
+	*yaml = NULL;
+	if (!st)
+		goto out;
+	bind_text(st, 1, org_id);
+	bind_text(st, 2, policy_id);
+	sqlite3_bind_int(st, 3, version);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*yaml = col_dup(st, 0);
+		rc = *yaml ? 0 : E(INTERNAL);
+	} else {
+		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
+	}
+	done(st);
+out:
+	END_CONN(s, c);
+	return rc;
+}
+
+/* Rows of a policy statement to cb (each released after the call). */
+static int policy_rows(struct sconn *c, sqlite3_stmt *st,
+		       int (*cb)(void *, const struct policy *), void *ctx)
+{
+	struct policy p;
+	int rc = 0, src;
+
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = read_policy(st, &p);
+		if (!rc)
+			rc = cb(ctx, &p);
+		policy_release(&p);
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = fail(c, src);
+	done(st);
+	return rc;
+}
+
+static int op_policy_list(struct store *s, const char *org_id, int limit, int offset,
+			  int (*cb)(void *, const struct policy *), void *ctx)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_POL_LIST);
+	int rc = E(INTERNAL);
+
+	if (st) {
+		bind_text(st, 1, org_id);
+		sqlite3_bind_int(st, 2, limit);
+		sqlite3_bind_int(st, 3, offset);
+		rc = policy_rows(c, st, cb, ctx);
+	}
+	END_CONN(s, c);
+	return rc;
+}
+
+static int op_policy_stack(struct store *s, const char *org_id,
+			   int (*cb)(void *, const struct policy *), void *ctx)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_POL_STACK);
+	int rc = E(INTERNAL);
+
+	if (st) {
+		bind_text(st, 1, org_id);
+		rc = policy_rows(c, st, cb, ctx);
+	}
+	END_CONN(s, c);
+	return rc;
+}
+
+static int op_policy_patch(struct store *s, const char *org_id, const char *policy_id,
+			   const int *enabled, const int *priority, int64_t now)
+{
+	WITH_WRITER(s, c);
+	sqlite3_stmt *st = stmt(c, S_POL_PATCH);
+	int rc = E(INTERNAL);
+
+	if (!st)
+		goto out;
+	bind_text(st, 1, org_id);
+	bind_text(st, 2, policy_id);
+	if (enabled)
+		sqlite3_bind_int(st, 3, *enabled ? 1 : 0);
+	else
+		sqlite3_bind_null(st, 3);
+	if (priority)
+		sqlite3_bind_int(st, 4, *priority);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, now);
+	rc = run(c, st);
+	if (!rc && sqlite3_changes(c->db) == 0)
+		rc = E(NOT_FOUND);
+out:
+	END_WRITER(s, c);
+	return rc;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static int exec(struct sconn *c, const char *q)
@@ -702,6 +1006,13 @@ static const struct store_ops sqlite_ops = {
 	.agent_list = op_agent_list,
 	.agent_set_paused = op_agent_set_paused,
 	.agent_status = op_agent_status,
+	.policy_put = op_policy_put,
+	.policy_get = op_policy_get,
+	.policy_versions = op_policy_versions,
+	.policy_version_yaml = op_policy_version_yaml,
+	.policy_list = op_policy_list,
+	.policy_patch = op_policy_patch,
+	.policy_stack = op_policy_stack,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

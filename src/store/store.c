@@ -40,6 +40,12 @@ void agent_release(struct agent *a)
 	a->secret_sealed_len = 0;
 }
 
+void policy_release(struct policy *p)
+{
+	free(p->yaml);
+	p->yaml = NULL;
+}
+
 int store_open(const char *uri, int pool, struct store **out, char *msg, size_t msgsz)
 {
 	*out = NULL;

@@ -37,6 +37,7 @@
 #define KEY_LOOKUP_LEN 12
 #define KEY_PREFIX_LEN 16
 #define UTF8_MAX 4 /* bytes per character: limits count characters */
+#define POLICY_NAME_MAX 200
 
 enum key_kind { KEY_LIVE = 0, KEY_TEST = 1 };
 
@@ -96,6 +97,22 @@ struct agent_filter {
 	const char *capability_type; /* NULL: any */
 };
 
+/* A named policy of an org: its current version and stack placement. */
+struct policy {
+	char policy_id[ID_MAX];
+	char org_id[ID_MAX];
+	char name[POLICY_NAME_MAX * UTF8_MAX + 1];
+	int version;        /* the current (latest) version, from 1 */
+	int priority;       /* lower evaluates earlier */
+	int enabled;
+	int64_t seq;        /* creation order: breaks priority ties */
+	int64_t created_at;
+	int64_t updated_at;
+	char *yaml;         /* owned; the current version's text, or NULL in lists */
+};
+
+void policy_release(struct policy *p); /* frees yaml; p may be reused */
+
 struct store;
 
 struct store_ops {
@@ -145,6 +162,33 @@ struct store_ops {
 	/* Just the status (X-Agent-ID checks on every request: cheap). */
 	int (*agent_status)(struct store *s, const char *org_id, const char *agent_id,
 			    char status[16]);
+
+	/* Upload a policy: when the org has none named name, create it with
+	 * id new_policy_id at version 1; otherwise add its next version. Either
+	 * way priority and enabled are set and the text is kept as that
+	 * version, atomically. *out is the policy as stored (with yaml). */
+	int (*policy_put)(struct store *s, const char *org_id, const char *name,
+			  const char *yaml, int priority, int enabled, int64_t now,
+			  const char *new_policy_id, struct policy *out);
+	/* The policy with its current version's text. */
+	int (*policy_get)(struct store *s, const char *org_id, const char *policy_id,
+			  struct policy *out);
+	/* Every version of a policy, oldest first (cb gets version and time). */
+	int (*policy_versions)(struct store *s, const char *org_id, const char *policy_id,
+			       int (*cb)(void *ctx, int version, int64_t created_at), void *ctx);
+	/* The text of one version (*yaml malloc'd; caller frees). */
+	int (*policy_version_yaml)(struct store *s, const char *org_id, const char *policy_id,
+				   int version, char **yaml);
+	/* Policies of org ordered by priority then creation (yaml NULL). */
+	int (*policy_list)(struct store *s, const char *org_id, int limit, int offset,
+			   int (*cb)(void *ctx, const struct policy *p), void *ctx);
+	/* Set enabled and/or priority (NULL: keep); updated_at = now. */
+	int (*policy_patch)(struct store *s, const char *org_id, const char *policy_id,
+			    const int *enabled, const int *priority, int64_t now);
+	/* The org's enabled policies in stack order (priority, then creation),
+	 * each with its current version's text: what the engine compiles. */
+	int (*policy_stack)(struct store *s, const char *org_id,
+			    int (*cb)(void *ctx, const struct policy *p), void *ctx);
 };
 
 struct store {

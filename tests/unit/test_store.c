@@ -1048,3 +1048,164 @@ out:
 	if (rc)
 		FAIL_AT("failed at step %d (%s%s)", step, msg, store_last_error());
 }
+
+/* ---- policies ------------------------------------------------------------ */
+
+struct pol_rows {
+	int n;
+	char ids[16][ID_MAX];
+	int versions[16];
+	char yaml0[64];
+	int yaml_null;
+};
+
+static int collect_policy(void *ctx, const struct policy *p)
+{
+	struct pol_rows *r = ctx;
+
+	if (r->n < 16) {
+		snprintf(r->ids[r->n], ID_MAX, "%s", p->policy_id);
+		r->versions[r->n] = p->version;
+		if (r->n == 0) {
+			snprintf(r->yaml0, sizeof(r->yaml0), "%s", p->yaml ? p->yaml : "");
+			r->yaml_null = p->yaml == NULL;
+		}
+	}
+	r->n++;
+	return 0;
+}
+
+struct ver_rows {
+	int n, v[8];
+	int64_t t[8];
+};
+
+static int collect_version(void *ctx, int version, int64_t at)
+{
+	struct ver_rows *r = ctx;
+
+	if (r->n < 8) {
+		r->v[r->n] = version;
+		r->t[r->n] = at;
+	}
+	r->n++;
+	return 0;
+}
+
+/* Upload creates a policy at version 1; uploading the same name again adds
+ * its next version (same id) and moves priority/enabled; every version's
+ * text is kept and readable; another org sees none of it. */
+STORE_CASE(policy_versions)
+{
+	struct org_fix a, b;
+	struct policy p, q;
+	struct ver_rows vr = {0};
+	char id[ID_MAX], *yaml = NULL;
+
+	memset(&p, 0, sizeof(p));
+	memset(&q, 0, sizeof(q));
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(org_fix_create(s, &b), 0);
+	ASSERT_EQ(rand_id(id, "pol_", 8), 0);
+	ASSERT_EQ(s->ops->policy_put(s, a.org.org_id, "prod", "rules: []\n", 10, 1, T0, id, &p), 0);
+	ASSERT_STR_EQ(p.policy_id, id);
+	ASSERT_EQ(p.version, 1);
+	ASSERT_EQ(p.priority, 10);
+	ASSERT_EQ(p.enabled, 1);
+	ASSERT_STR_EQ(p.yaml, "rules: []\n");
+	ASSERT_EQ(p.created_at, T0);
+	policy_release(&p);
+
+	ASSERT_EQ(s->ops->policy_put(s, a.org.org_id, "prod", "rules:\n  - capability: x\n", 5, 0,
+				     T0 + 10, "pol_unused00000000", &q), 0);
+	ASSERT_STR_EQ(q.policy_id, id); /* same policy, next version */
+	ASSERT_EQ(q.version, 2);
+	ASSERT_EQ(q.priority, 5);
+	ASSERT_EQ(q.enabled, 0);
+	ASSERT_EQ(q.created_at, T0);
+	ASSERT_EQ(q.updated_at, T0 + 10);
+	ASSERT_STR_EQ(q.yaml, "rules:\n  - capability: x\n");
+	policy_release(&q);
+
+	ASSERT_EQ(s->ops->policy_versions(s, a.org.org_id, id, collect_version, &vr), 0);
+	ASSERT_EQ(vr.n, 2);
+	ASSERT_EQ(vr.v[0], 1);
+	ASSERT_EQ(vr.v[1], 2);
+	ASSERT_EQ(vr.t[1], T0 + 10);
+	ASSERT_EQ(s->ops->policy_version_yaml(s, a.org.org_id, id, 1, &yaml), 0);
+	ASSERT_STR_EQ(yaml, "rules: []\n");
+	free(yaml);
+	yaml = NULL;
+	ASSERT_EQ(s->ops->policy_version_yaml(s, a.org.org_id, id, 3, &yaml), E(NOT_FOUND));
+
+	/* tenancy: org b sees nothing, and the same name is its own policy */
+	ASSERT_EQ(s->ops->policy_get(s, b.org.org_id, id, &p), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->policy_version_yaml(s, b.org.org_id, id, 1, &yaml), E(NOT_FOUND));
+	vr.n = 0;
+	ASSERT_EQ(s->ops->policy_versions(s, b.org.org_id, id, collect_version, &vr), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->policy_patch(s, b.org.org_id, id, NULL, NULL, T0), E(NOT_FOUND));
+	ASSERT_EQ(rand_id(id, "pol_", 8), 0);
+	ASSERT_EQ(s->ops->policy_put(s, b.org.org_id, "prod", "rules: []\n", 1, 1, T0, id, &p), 0);
+	ASSERT_EQ(p.version, 1);
+	ASSERT_STR_EQ(p.policy_id, id);
+	policy_release(&p);
+}
+
+/* The stack is the enabled policies by priority, ties by creation order,
+ * each with its current text; lists show all, without text; patch moves
+ * one and leaves what it is not given. */
+STORE_CASE(policy_stack_order_and_patch)
+{
+	struct org_fix a;
+	struct policy p;
+	struct pol_rows r = {0};
+	char ids[4][ID_MAX];
+	const char *names[4] = {"late-tie", "first", "disabled", "early-tie"};
+	const int prio[4] = {20, 1, 0, 20};
+	const int enabled[4] = {1, 1, 0, 1};
+	int off = 0, ten = 10;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	for (int i = 0; i < 4; i++) {
+		char yaml[32];
+
+		snprintf(yaml, sizeof(yaml), "# %s\n", names[i]);
+		ASSERT_EQ(rand_id(ids[i], "pol_", 8), 0);
+		ASSERT_EQ(s->ops->policy_put(s, a.org.org_id, names[i], yaml, prio[i], enabled[i],
+					     T0 + i, ids[i], &p), 0);
+		policy_release(&p);
+	}
+	/* stack: first (1), late-tie (20, created before early-tie), early-tie (20) */
+	ASSERT_EQ(s->ops->policy_stack(s, a.org.org_id, collect_policy, &r), 0);
+	ASSERT_EQ(r.n, 3);
+	ASSERT_STR_EQ(r.ids[0], ids[1]);
+	ASSERT_STR_EQ(r.ids[1], ids[0]);
+	ASSERT_STR_EQ(r.ids[2], ids[3]);
+	ASSERT_STR_EQ(r.yaml0, "# first\n");
+	/* list: all four, same order rule, no text */
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->policy_list(s, a.org.org_id, 50, 0, collect_policy, &r), 0);
+	ASSERT_EQ(r.n, 4);
+	ASSERT_STR_EQ(r.ids[0], ids[2]); /* priority 0, disabled */
+	ASSERT(r.yaml_null);
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->policy_list(s, a.org.org_id, 2, 2, collect_policy, &r), 0);
+	ASSERT_EQ(r.n, 2);
+	ASSERT_STR_EQ(r.ids[0], ids[0]);
+	/* disable "first", move early-tie ahead: stack is early-tie, late-tie */
+	ASSERT_EQ(s->ops->policy_patch(s, a.org.org_id, ids[1], &off, NULL, T0 + 50), 0);
+	ASSERT_EQ(s->ops->policy_patch(s, a.org.org_id, ids[3], NULL, &ten, T0 + 51), 0);
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->policy_stack(s, a.org.org_id, collect_policy, &r), 0);
+	ASSERT_EQ(r.n, 2);
+	ASSERT_STR_EQ(r.ids[0], ids[3]);
+	ASSERT_STR_EQ(r.ids[1], ids[0]);
+	ASSERT_EQ(s->ops->policy_get(s, a.org.org_id, ids[1], &p), 0);
+	ASSERT_EQ(p.enabled, 0);
+	ASSERT_EQ(p.priority, 1); /* not given: kept */
+	ASSERT_EQ(p.updated_at, T0 + 50);
+	ASSERT_EQ(p.version, 1);
+	policy_release(&p);
+	ASSERT_EQ(s->ops->policy_patch(s, a.org.org_id, "pol_missing0000000", &off, NULL, T0),
+		  E(NOT_FOUND));
+}
