@@ -91,7 +91,12 @@ test: bootstrap
 	$(MAKE) --no-print-directory integration-san
 	$(MAKE) --no-print-directory integration
 
-bench: bootstrap $(BUILD)/nexra
+$(BUILD)/%_bench: bench/%_bench.c $(BUILD)/libnexra.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
+
+# In-process figures first (one core, no network), then the HTTP run.
+bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench
+	$(BUILD)/policy_bench
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
 
 fuzz:

@@ -156,6 +156,24 @@ function request()
 end
 EOF
 
+# POST /v1/policies/evaluate: a dry-run decision against a 20-rule stack
+# (the matching rule is the last, so the index has to find it), the callee
+# read from the registry. Same body every request; nothing is written.
+{
+  printf 'rules:\n'
+  for i in $(seq 19); do printf '  - capability: cap_%02d\n    max_budget_usd: 1\n' "$i"; done
+  printf '  - capability: research\n    max_budget_usd: 0.50\n    min_trust_score: 0.1\n'
+} >"$DIR/policy.yaml"
+POLICY_BODY=$(python3 -c 'import json,sys; print(json.dumps({"name":"bench","yaml":open(sys.argv[1]).read(),"priority":10}))' "$DIR/policy.yaml")
+code=$(curl -sS -o "$DIR/pol.json" -w '%{http_code}' -X POST "$BASE/v1/policies" \
+  -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$POLICY_BODY")
+[ "$code" = 201 ] || die "policy upload answered $code: $(cat "$DIR/pol.json")"
+cat >"$DIR/evaluate.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"caller_agent_id":"sales-agent","callee_agent_id":"$AGENT","budget_cap_usd":0.25}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
 # ---------------------------------------------------------------- nginx --
 # start_nginx WORKERS: starts nginx on a free port; sets NGINX_PID, NGINX_URL.
 start_nginx() {
@@ -216,9 +234,10 @@ declare -a NAMES=() RPS=() P50=() P99=() NON2XX=() TOTAL=() SOCKERR=() CPU=()
 measure() {
   local name=$1 url=$2; shift 2
   local pids=("$@") script=() out t0 t1
-  if [ "$name" = "nexra POST /v1/agents/register" ]; then
-    script=(-s "$DIR/register.lua")
-  fi
+  case "$name" in
+    "nexra POST /v1/agents/register") script=(-s "$DIR/register.lua") ;;
+    "nexra POST /v1/policies/evaluate") script=(-s "$DIR/evaluate.lua") ;;
+  esac
   NEXRA_BENCH_KEY=$KEY NEXRA_BENCH_RUN=w$ROUND_TAG wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
     -H "Authorization: Bearer $KEY" "${script[@]}" "$url" >/dev/null
   t0=$(cpu_ticks "${pids[@]}")
@@ -260,6 +279,7 @@ for round in $(seq "$ROUNDS"); do
   stop_pid "$NGINX_PID"; NGINX_PID=""
 
   measure "nexra GET /v1/agents/{id}" "$GET_URL" "$NEXRA_PID"
+  measure "nexra POST /v1/policies/evaluate" "$BASE/v1/policies/evaluate" "$NEXRA_PID"
 
   start_nginx 2
   measure "nginx static, 2 workers" "$NGINX_URL" $(nginx_pids)
@@ -267,7 +287,7 @@ for round in $(seq "$ROUNDS"); do
 
   measure "nexra POST /v1/agents/register" "$BASE/v1/agents/register" "$NEXRA_PID"
 done
-TARGETS=("nginx static, 1 worker" "nexra GET /v1/agents/{id}" "nginx static, 2 workers" "nexra POST /v1/agents/register")
+TARGETS=("nginx static, 1 worker" "nexra GET /v1/agents/{id}" "nexra POST /v1/policies/evaluate" "nginx static, 2 workers" "nexra POST /v1/agents/register")
 
 # median_of FIELD_ARRAY_NAME TARGET: median of that field over the rounds.
 median_of() {
@@ -328,12 +348,13 @@ done
 echo "(medians over $ROUNDS rounds; non-2xx and socket errors summed; cpu_us: server CPU"
 echo " time per request, all its threads/processes)"
 
-G="nexra GET /v1/agents/{id}" P="nexra POST /v1/agents/register"
+G="nexra GET /v1/agents/{id}" P="nexra POST /v1/agents/register" EV="nexra POST /v1/policies/evaluate"
 N1="nginx static, 1 worker" N2="nginx static, 2 workers"
 echo
 echo "ratios (nexra req/s over nginx static req/s, median of per-round ratios):"
 printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "GET /v1/agents/{id}" "$(paired_ratio RPS "$G" "$N1")" "$(paired_ratio RPS "$G" "$N2")"
 printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/agents/register" "$(paired_ratio RPS "$P" "$N1")" "$(paired_ratio RPS "$P" "$N2")"
+printf '  %-32s %8s x (1 worker)  %8s x (2 workers)\n' "POST /v1/policies/evaluate" "$(paired_ratio RPS "$EV" "$N1")" "$(paired_ratio RPS "$EV" "$N2")"
 
 echo
 echo "server CPU per request, nexra over nginx (steadier than req/s on a busy box):"
@@ -349,7 +370,7 @@ echo "  vs nginx 2 workers: ${R2}x  $(verdict "$R2")"
 
 # A run where nexra mostly answered errors measures nothing.
 broken=0
-for t in "$G" "$P"; do
+for t in "$G" "$P" "$EV"; do
   bad=$(sum_of NON2XX "$t") n=$(sum_of TOTAL "$t")
   if awk -v bad="$bad" -v n="$n" 'BEGIN { exit !(n == 0 || (bad + 0) > 0.01 * n) }'; then
     echo "bench: $t: $bad of $n responses were not 2xx; see the server log" >&2

@@ -14,64 +14,29 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/file.h"
 #include "cli/http.h"
 
 #include "core/banned.h"
 
 #define CLI_BODY_MAX ((size_t)1 << 20) /* the server's request body limit */
 
-/*
- * Reads all of path ("-" for stdin) into a new buffer of at most
- * CLI_BODY_MAX bytes. Returns 0 with *out (caller frees) and *len, or -1
- * after printing why.
- */
+/* All of path ("-" for stdin), at most CLI_BODY_MAX bytes, into *out
+ * (caller frees). 0, or -1 after printing why. */
 static int body_read(const char *path, char **out, size_t *len)
 {
-	FILE *opened = NULL;
-	FILE *f = stdin;
-	char *buf = NULL;
-	size_t n = 0;
-	size_t got;
-	int ret = -1;
-
-	if (strcmp(path, "-") != 0) {
-		opened = fopen(path, "rb");
-		if (!opened) {
-			fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
-			goto out;
-		}
-		f = opened;
+	if (cli_file_read(path, CLI_BODY_MAX + 1, out, len)) {
+		fprintf(stderr, "error: cannot read %s: %s\n", path, strerror(errno));
+		return -1;
 	}
-	/* One byte of slack tells "exactly the limit" from "over it". */
-	buf = malloc(CLI_BODY_MAX + 1);
-	if (!buf) {
-		fprintf(stderr, "error: out of memory\n");
-		goto out;
+	if (*len > CLI_BODY_MAX) {
+		fprintf(stderr, "error: %s is larger than %zu KiB, the server's request limit\n",
+			path, CLI_BODY_MAX >> 10);
+		free(*out);
+		*out = NULL;
+		return -1;
 	}
-	do {
-		got = fread(buf + n, 1, CLI_BODY_MAX + 1 - n, f);
-		n += got;
-	} while (got > 0 && n <= CLI_BODY_MAX);
-	if (ferror(f)) {
-		fprintf(stderr, "error: cannot read %s\n", path);
-		goto out;
-	}
-	if (n > CLI_BODY_MAX) {
-		fprintf(stderr,
-		        "error: %s is larger than %zu KiB, the server's "
-		        "request limit\n",
-		        path, CLI_BODY_MAX >> 10);
-		goto out;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	ret = 0;
-out:
-	free(buf);
-	if (opened)
-		fclose(opened);
-	return ret;
+	return 0;
 }
 
 /* Sends the agent file to method path; the common part of register and

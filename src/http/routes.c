@@ -6,6 +6,7 @@
 #include "auth/api.h"
 #include "http/router.h"
 #include "http/service.h"
+#include "policy/api.h"
 #include "registry/api.h"
 
 const struct route routes[] = {
@@ -25,6 +26,14 @@ const struct route routes[] = {
 	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
 	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+
+	{"POST", "/v1/policies/evaluate", api_policy_evaluate, 0},
+	{"POST", "/v1/policies", api_policy_upload, 0},
+	{"GET", "/v1/policies", api_policy_list, 0},
+	{"GET", "/v1/policies/{policy_id}", api_policy_get, 0},
+	{"PATCH", "/v1/policies/{policy_id}", api_policy_patch, 0},
+	{"DELETE", "/v1/policies/{policy_id}", api_policy_delete, 0},
+	{"GET", "/v1/policies/{policy_id}/versions/{version}", api_policy_version, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

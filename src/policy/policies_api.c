@@ -1,0 +1,301 @@
+/*
+ * Policy endpoints (docs/policies.md "API"): upload (a name that exists
+ * gets its next version), list, read with versions, read an old version,
+ * patch enabled/priority, and delete, which disables and keeps every
+ * version so the audit log can always name the one that decided. A policy
+ * text is parsed before anything is stored: a document with any error is
+ * a 400 whose message gives line, column and key, and writes nothing.
+ * Changing policies needs a live key (test keys only get decisions).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "core/jsonw.h"
+#include "policy/api.h"
+#include "policy/policy.h"
+#include "serve/app.h"
+#include "core/banned.h"
+
+static const char *const upload_fields[] = {"name", "yaml", "priority", "enabled", NULL};
+static const char *const patch_fields[] = {"enabled", "priority", NULL};
+
+static int live_only(struct req *r)
+{
+	if (r->auth.key.kind != KEY_LIVE)
+		return req_fail(r, E(FORBIDDEN),
+				"changing policies needs a live key; test keys may evaluate");
+	return 0;
+}
+
+static int not_found(struct req *r)
+{
+	return req_fail(r, E(NOT_FOUND), "policy not found");
+}
+
+static int bad_field(struct req *r, const struct jerr *e)
+{
+	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", e->field), "%s",
+				e->message);
+}
+
+/* "pol_" + 16 lowercase hex, as rand_id makes them. */
+static int policy_id_valid(const char *s)
+{
+	if (strncmp(s, "pol_", 4) || strlen(s) != 20)
+		return 0;
+	for (s += 4; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+static void write_policy(struct jsonw *jw, const struct policy *p)
+{
+	jw_kstr(jw, "policy_id", p->policy_id);
+	jw_kstr(jw, "name", p->name);
+	jw_kint(jw, "version", p->version);
+	jw_kint(jw, "priority", p->priority);
+	jw_kbool(jw, "enabled", p->enabled);
+	jw_ktime(jw, "created_at", p->created_at);
+	jw_ktime(jw, "updated_at", p->updated_at);
+}
+
+static int reply_policy(struct req *r, const struct policy *p, int status)
+{
+	struct jsonw jw;
+
+	jw_init(&jw, &r->out);
+	jw_obj_open(&jw);
+	write_policy(&jw, p);
+	jw_obj_close(&jw);
+	return jw.rc ? req_fail(r, jw.rc, "response too large") : req_ok_out(r, status);
+}
+
+int api_policy_upload(struct req *r)
+{
+	struct store *st = r->app->store;
+	struct jerr e = {{0}, {0}};
+	struct policy_err perr;
+	struct policy_doc *doc = NULL;
+	struct policy p = {.yaml = NULL};
+	json_t *body = NULL;
+	const char *name = NULL, *yaml = NULL;
+	int64_t api_prio = 0, prio = 0;
+	int api_enabled = 1, enabled = 1, rc, has_prio, has_enabled;
+	char id[ID_MAX];
+
+	rc = live_only(r);
+	if (!rc)
+		rc = req_json_body(r, &body);
+	if (rc)
+		return rc;
+	rc = json_only_keys(body, "", upload_fields, &e);
+	if (!rc)
+		rc = json_get_string(body, "", "name", 1, 1, POLICY_NAME_MAX, &name, &e);
+	if (!rc)
+		rc = json_get_string(body, "", "yaml", 1, 1, POLICY_MAX_BYTES, &yaml, &e);
+	has_prio = rc ? 0 : json_get_int(body, "", "priority", 0, POLICY_PRIORITY_MIN,
+					 POLICY_PRIORITY_MAX, &api_prio, &e);
+	if (has_prio < 0)
+		rc = has_prio;
+	has_enabled = rc ? 0 : json_get_bool(body, "", "enabled", 0, &api_enabled, &e);
+	if (has_enabled < 0)
+		rc = has_enabled;
+	if (rc) {
+		json_decref(body);
+		return bad_field(r, &e);
+	}
+	if (strlen(yaml) > POLICY_MAX_BYTES) {
+		json_decref(body);
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "yaml"),
+					"yaml: must be at most %d bytes", POLICY_MAX_BYTES);
+	}
+	rc = policy_parse(yaml, strlen(yaml), &doc, &perr);
+	if (rc) {
+		json_decref(body);
+		return req_fail_details(r, E(VALIDATION),
+					json_pack("{ss si si ss}", "field", "yaml", "line", perr.line,
+						  "column", perr.col, "key", perr.path),
+					"yaml: %s", perr.message);
+	}
+	policy_doc_meta(doc, has_prio == 0 ? &api_prio : NULL,
+			has_enabled == 0 ? &api_enabled : NULL, &prio, &enabled);
+	policy_doc_free(doc);
+	rc = rand_id(id, "pol_", 8);
+	if (!rc)
+		rc = st->ops->policy_put(st, r->auth.org.org_id, name, yaml, (int)prio, enabled,
+					 r->now, id, &p);
+	json_decref(body);
+	if (rc)
+		return req_fail(r, rc, "storing the policy failed: %s", store_last_error());
+	rc = reply_policy(r, &p, 201);
+	policy_release(&p);
+	return rc;
+}
+
+struct list_ctx {
+	struct jsonw jw;
+	int n, limit;
+};
+
+static int list_one(void *ctx, const struct policy *p)
+{
+	struct list_ctx *c = ctx;
+
+	if (++c->n > c->limit)
+		return 0;
+	if (c->n > 1)
+		jw_raw(&c->jw, ",");
+	jw_obj_open(&c->jw);
+	write_policy(&c->jw, p);
+	jw_obj_close(&c->jw);
+	return c->jw.rc;
+}
+
+int api_policy_list(struct req *r)
+{
+	struct store *st = r->app->store;
+	struct list_ctx c = {.n = 0};
+	int limit, offset, rc = req_page(r, &limit, &offset);
+
+	if (rc)
+		return rc;
+	c.limit = limit;
+	jw_init(&c.jw, &r->out);
+	jw_raw(&c.jw, "[");
+	rc = st->ops->policy_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &c);
+	jw_raw(&c.jw, "]");
+	if (rc || c.jw.rc)
+		return req_fail(r, rc ? rc : c.jw.rc, "listing policies failed: %s",
+				store_last_error());
+	return req_ok_list(r, c.n > limit, limit, offset);
+}
+
+static int version_one(void *ctx, int version, int64_t created_at)
+{
+	struct jsonw *jw = ctx;
+
+	if (version > 1)
+		jw_raw(jw, ",");
+	jw_obj_open(jw);
+	jw_kint(jw, "version", version);
+	jw_ktime(jw, "created_at", created_at);
+	jw_obj_close(jw);
+	return jw->rc;
+}
+
+int api_policy_get(struct req *r)
+{
+	struct store *st = r->app->store;
+	const char *id = r->params[0];
+	struct policy p = {.yaml = NULL};
+	struct jsonw jw;
+	int rc;
+
+	if (!policy_id_valid(id))
+		return not_found(r);
+	rc = st->ops->policy_get(st, r->auth.org.org_id, id, &p);
+	if (rc == E(NOT_FOUND))
+		return not_found(r);
+	if (rc)
+		return req_fail(r, rc, "reading the policy failed: %s", store_last_error());
+	jw_init(&jw, &r->out);
+	jw_obj_open(&jw);
+	write_policy(&jw, &p);
+	jw_kstr(&jw, "yaml", p.yaml);
+	jw_key(&jw, "versions");
+	jw_raw(&jw, "[");
+	rc = st->ops->policy_versions(st, r->auth.org.org_id, id, version_one, &jw);
+	jw_raw(&jw, "]");
+	jw_obj_close(&jw);
+	policy_release(&p);
+	if (rc || jw.rc)
+		return req_fail(r, rc ? rc : jw.rc, "reading versions failed: %s",
+				store_last_error());
+	return req_ok_out(r, 200);
+}
+
+int api_policy_version(struct req *r)
+{
+	struct store *st = r->app->store;
+	const char *id = r->params[0], *vs = r->params[1];
+	char *yaml = NULL, *end = NULL;
+	long v = strtol(vs, &end, 10);
+	struct jsonw jw;
+	int rc;
+
+	if (!policy_id_valid(id) || !*vs || *end || v < 1 || v > 1000000000L)
+		return not_found(r);
+	rc = st->ops->policy_version_yaml(st, r->auth.org.org_id, id, (int)v, &yaml);
+	if (rc == E(NOT_FOUND))
+		return req_fail(r, rc, "policy version not found");
+	if (rc)
+		return req_fail(r, rc, "reading the version failed: %s", store_last_error());
+	jw_init(&jw, &r->out);
+	jw_obj_open(&jw);
+	jw_kstr(&jw, "policy_id", id);
+	jw_kint(&jw, "version", v);
+	jw_kstr(&jw, "yaml", yaml);
+	jw_obj_close(&jw);
+	free(yaml);
+	return jw.rc ? req_fail(r, jw.rc, "response too large") : req_ok_out(r, 200);
+}
+
+/* Apply a change to enabled/priority and answer with the policy. */
+static int patch(struct req *r, const int *enabled, const int *priority)
+{
+	struct store *st = r->app->store;
+	const char *id = r->params[0];
+	struct policy p = {.yaml = NULL};
+	int rc;
+
+	if (!policy_id_valid(id))
+		return not_found(r);
+	rc = st->ops->policy_patch(st, r->auth.org.org_id, id, enabled, priority, r->now);
+	if (!rc)
+		rc = st->ops->policy_get(st, r->auth.org.org_id, id, &p);
+	if (rc == E(NOT_FOUND))
+		return not_found(r);
+	if (rc)
+		return req_fail(r, rc, "updating the policy failed: %s", store_last_error());
+	rc = reply_policy(r, &p, 200);
+	policy_release(&p);
+	return rc;
+}
+
+int api_policy_patch(struct req *r)
+{
+	struct jerr e = {{0}, {0}};
+	json_t *body = NULL;
+	int64_t prio = 0;
+	int enabled = 0, rc, has_enabled, has_prio, p32;
+
+	rc = live_only(r);
+	if (!rc)
+		rc = req_json_body(r, &body);
+	if (rc)
+		return rc;
+	rc = json_only_keys(body, "", patch_fields, &e);
+	has_enabled = rc ? 0 : json_get_bool(body, "", "enabled", 0, &enabled, &e);
+	has_prio = rc || has_enabled < 0 ? 0 : json_get_int(body, "", "priority", 0,
+							   POLICY_PRIORITY_MIN,
+							   POLICY_PRIORITY_MAX, &prio, &e);
+	json_decref(body);
+	if (rc || has_enabled < 0 || has_prio < 0)
+		return bad_field(r, &e);
+	if (has_enabled == 1 && has_prio == 1)
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "body"),
+					"body: give enabled and/or priority");
+	p32 = (int)prio;
+	return patch(r, has_enabled == 0 ? &enabled : NULL, has_prio == 0 ? &p32 : NULL);
+}
+
+int api_policy_delete(struct req *r)
+{
+	int off = 0, rc = live_only(r);
+
+	return rc ? rc : patch(r, &off, NULL);
+}
