@@ -15,7 +15,7 @@
 #include "core/json.h"
 #include "core/jsonw.h"
 #include "policy/api.h"
-#include "policy/orgstack.h"
+#include "policy/stackcache.h"
 #include "serve/app.h"
 #include "core/banned.h"
 
@@ -35,7 +35,8 @@ int api_policy_evaluate(struct req *r)
 	struct jerr e = {{0}, {0}};
 	struct policy_request pr = {.callee_trust_score = NAN};
 	struct policy_decision d;
-	struct policy_stack *stack = NULL;
+	const struct policy_stack *stack = NULL;
+	struct stackref *ref = NULL;
 	struct agent callee;
 	const char *caller = NULL, *callee_id = NULL, *cap = NULL;
 	char msg[512];
@@ -103,7 +104,8 @@ int api_policy_evaluate(struct req *r)
 	pr.caller_agent_id = caller;
 	pr.capability = cap;
 	pr.now = r->now;
-	rc = policy_orgstack_load(st, r->auth.org.org_id, &stack, msg, sizeof(msg));
+	rc = stackcache_get(&r->app->stacks, st, r->auth.org.org_id, &stack, &ref, msg,
+			    sizeof(msg));
 	if (rc) {
 		rc = req_fail(r, rc, "%s", msg);
 		goto out;
@@ -117,7 +119,7 @@ int api_policy_evaluate(struct req *r)
 	policy_decision_write(&jw, &d);
 	rc = jw.rc ? req_fail(r, jw.rc, "response too large") : req_ok_out(r, 200);
 out:
-	policy_stack_free(stack);
+	stackcache_put(&r->app->stacks, ref);
 	agent_release(&callee);
 	json_decref(body);
 	return rc;

@@ -10,6 +10,7 @@
 
 #include "auth/ratelimit.h"
 #include "crypto/seal.h"
+#include "policy/stackcache.h"
 #include "serve/config.h"
 #include "store/store.h"
 
@@ -20,6 +21,7 @@ struct app {
 	struct store *store;
 	struct ratelimiter rl;
 	struct metrics *metrics;
+	struct stackcache stacks;  /* compiled policy stacks per org */
 	unsigned char master_key[SEAL_KEY_LEN];
 	atomic_int in_flight;     /* requests received and not yet completed */
 	atomic_int shutting_down; /* set on SIGTERM/SIGINT */

@@ -70,6 +70,8 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return rc;
 	}
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
+	if (!rc)
+		rc = stackcache_init(&app->stacks);
 	app->metrics = metrics_new();
 	if (rc || !app->metrics) {
 		snprintf(msg, msgsz, "out of memory");
@@ -83,6 +85,7 @@ static void stop(struct app *app)
 	if (app->store)
 		app->store->ops->close(app->store);
 	metrics_free(app->metrics);
+	stackcache_release(&app->stacks);
 	if (app->rl.slots)
 		ratelimiter_release(&app->rl);
 	curl_global_cleanup();

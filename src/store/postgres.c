@@ -56,7 +56,7 @@ enum stmt {
 	S_AGENT_INSERT, S_AGENT_UPDATE, S_AGENT_GET, S_AGENT_LIST, S_AGENT_STATUS,
 	S_AGENT_PAUSE, S_AGENT_RESUME,
 	S_POL_FIND, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST, S_POLV_GET,
-	S_POL_LIST, S_POL_PATCH, S_POL_STACK,
+	S_POL_LIST, S_POL_PATCH, S_POL_STACK, S_POL_STAMP,
 	S__COUNT
 };
 
@@ -139,6 +139,7 @@ static const struct {
 	[S_POL_STACK] = {"pol_stack", "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
 				      "WHERE p.org_id = $1 AND p.enabled = 1 "
 				      "ORDER BY p.priority, p.seq"},
+	[S_POL_STAMP] = {"pol_stamp", "SELECT policy_gen FROM orgs WHERE org_id = $1"},
 	[S_AGENT_RESUME] = {"agent_resume",
 			    "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			    "ELSE prior_status END, prior_status = '', updated_at = $3 "
@@ -1090,6 +1091,27 @@ out:
 	return rc;
 }
 
+static int op_policy_stamp(struct store *s, const char *org_id, int64_t *stamp)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	rc = query(c, S_POL_STAMP, &p, &r);
+	if (!rc && PQntuples(r) == 0)
+		rc = E(NOT_FOUND);
+	if (!rc)
+		*stamp = col_i64(r, 0, 0);
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* One migration and its schema_migrations row, in one transaction. */
@@ -1194,6 +1216,7 @@ static const struct store_ops pg_ops = {
 	.policy_list = op_policy_list,
 	.policy_patch = op_policy_patch,
 	.policy_stack = op_policy_stack,
+	.policy_stamp = op_policy_stamp,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

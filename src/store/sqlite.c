@@ -39,7 +39,7 @@ enum stmt {
 	S_AGENT_INSERT, S_AGENT_UPDATE, S_AGENT_GET, S_AGENT_LIST, S_AGENT_STATUS,
 	S_AGENT_PAUSE, S_AGENT_RESUME,
 	S_POL_FIND, S_POL_SEQ, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST,
-	S_POLV_GET, S_POL_LIST, S_POL_PATCH, S_POL_STACK,
+	S_POLV_GET, S_POL_LIST, S_POL_PATCH, S_POL_STACK, S_POL_STAMP,
 	S__COUNT
 };
 
@@ -104,6 +104,7 @@ static const char *const sql[S__COUNT] = {
 			"WHERE org_id = ?1 AND policy_id = ?2",
 	[S_POL_STACK] = "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
 			"WHERE p.org_id = ?1 AND p.enabled = 1 ORDER BY p.priority, p.seq",
+	[S_POL_STAMP] = "SELECT policy_gen FROM orgs WHERE org_id = ?1",
 	[S_AGENT_RESUME] = "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			   "ELSE prior_status END, prior_status = '', updated_at = ?3 "
 			   "WHERE org_id = ?1 AND agent_id = ?2 AND status = 'paused'",
@@ -916,6 +917,28 @@ out:
 	return rc;
 }
 
+static int op_policy_stamp(struct store *s, const char *org_id, int64_t *stamp)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_POL_STAMP);
+	int rc = E(INTERNAL), src;
+
+	if (!st)
+		goto out;
+	bind_text(st, 1, org_id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*stamp = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = src == SQLITE_DONE ? E(NOT_FOUND) : fail(c, src);
+	}
+	done(st);
+out:
+	END_CONN(s, c);
+	return rc;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static int exec(struct sconn *c, const char *q)
@@ -1013,6 +1036,7 @@ static const struct store_ops sqlite_ops = {
 	.policy_list = op_policy_list,
 	.policy_patch = op_policy_patch,
 	.policy_stack = op_policy_stack,
+	.policy_stamp = op_policy_stamp,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -189,6 +189,9 @@ struct store_ops {
 	 * each with its current version's text: what the engine compiles. */
 	int (*policy_stack)(struct store *s, const char *org_id,
 			    int (*cb)(void *ctx, const struct policy *p), void *ctx);
+	/* A stamp that changes, in the same transaction, with any change to
+	 * the org's policies: compiled stacks are cached under it. */
+	int (*policy_stamp)(struct store *s, const char *org_id, int64_t *stamp);
 };
 
 struct store {

@@ -141,3 +141,25 @@ def test_callee_must_be_of_this_org(server, org):
                                          "budget_cap_usd": 1})
     expect_error(a, 404, "NOT_FOUND")
     assert a.json()["error"] == b.json()["error"]
+
+
+def test_a_change_made_through_another_server_is_seen_at_once(start_server, backend):
+    """Compiled stacks are cached per process under the org's policy stamp:
+    a change made through one server must decide the next request on the
+    other, which holds a cached stack."""
+    import shutil
+    s1 = start_server("--dev", backend=backend)
+    s2 = start_server("--dev", backend=backend, db=s1.db, start=False)
+    shutil.copyfile(s1.master_key_path, s2.master_key_path)
+    s2.start()
+    d = register_org_data(s1)
+    a1, a2 = Api(s1, d["api_key"]), Api(s2, d["api_key"])
+    p = put(a1, "rules:\n  - capability: research\n", 1, name="shared")
+    for _ in range(3):  # warm s2's cache
+        assert ev(a2, capability="research")["decision"] == "allow"
+    put(a1, "rules:\n  - capability: research\n    max_budget_usd: 0.1\n", 1, name="shared")
+    d2 = ev(a2, capability="research")
+    assert d2["decision"] == "block" and d2["policy_version"] == 2
+    expect_ok(a1.delete(f"/v1/policies/{p['policy_id']}"))
+    assert ev(a2, capability="research")["reason"] == "no_enabled_policy"
+    assert s2.stop() == 0 and s1.stop() == 0

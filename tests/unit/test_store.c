@@ -1209,3 +1209,30 @@ STORE_CASE(policy_stack_order_and_patch)
 	ASSERT_EQ(s->ops->policy_patch(s, a.org.org_id, "pol_missing0000000", &off, NULL, T0),
 		  E(NOT_FOUND));
 }
+
+/* The policy stamp moves with every upload and patch of the org's policies
+ * (in the same transaction), and only with those of that org. */
+STORE_CASE(policy_stamp_moves_with_changes)
+{
+	struct org_fix a, b;
+	struct policy p;
+	int64_t s0 = -1, s1 = -1, s2 = -1, b0 = -1, b1 = -1;
+	char id[ID_MAX];
+	int off = 0;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(org_fix_create(s, &b), 0);
+	ASSERT_EQ(s->ops->policy_stamp(s, a.org.org_id, &s0), 0);
+	ASSERT_EQ(s->ops->policy_stamp(s, b.org.org_id, &b0), 0);
+	ASSERT_EQ(rand_id(id, "pol_", 8), 0);
+	ASSERT_EQ(s->ops->policy_put(s, a.org.org_id, "p", "rules: []\n", 1, 1, T0, id, &p), 0);
+	policy_release(&p);
+	ASSERT_EQ(s->ops->policy_stamp(s, a.org.org_id, &s1), 0);
+	ASSERT(s1 != s0);
+	ASSERT_EQ(s->ops->policy_patch(s, a.org.org_id, id, &off, NULL, T0 + 1), 0);
+	ASSERT_EQ(s->ops->policy_stamp(s, a.org.org_id, &s2), 0);
+	ASSERT(s2 != s1);
+	ASSERT_EQ(s->ops->policy_stamp(s, b.org.org_id, &b1), 0);
+	ASSERT_EQ(b1, b0);
+	ASSERT_EQ(s->ops->policy_stamp(s, "org_missing00000000", &b1), E(NOT_FOUND));
+}

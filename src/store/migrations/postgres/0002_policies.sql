@@ -22,3 +22,16 @@ CREATE TABLE policy_versions (
   created_at  bigint NOT NULL,
   PRIMARY KEY (policy_id, version)
 );
+
+-- A per-org stamp that changes with any change to the org's policies, in
+-- the same transaction (a trigger): servers cache compiled stacks and
+-- recompile when it moves, whichever process made the change.
+ALTER TABLE orgs ADD COLUMN policy_gen bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION policies_gen_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE orgs SET policy_gen = policy_gen + 1 WHERE org_id = NEW.org_id;
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER policies_gen AFTER INSERT OR UPDATE ON policies
+  FOR EACH ROW EXECUTE FUNCTION policies_gen_bump();

@@ -22,3 +22,14 @@ CREATE TABLE policy_versions (
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (policy_id, version)
 ) STRICT;
+
+-- A per-org stamp that changes with any change to the org's policies, in
+-- the same transaction (triggers): servers cache compiled stacks and
+-- recompile when it moves, whichever process made the change.
+ALTER TABLE orgs ADD COLUMN policy_gen INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER policies_gen_insert AFTER INSERT ON policies BEGIN
+  UPDATE orgs SET policy_gen = policy_gen + 1 WHERE org_id = NEW.org_id;
+END;
+CREATE TRIGGER policies_gen_update AFTER UPDATE ON policies BEGIN
+  UPDATE orgs SET policy_gen = policy_gen + 1 WHERE org_id = NEW.org_id;
+END;
