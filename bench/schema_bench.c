@@ -1,0 +1,104 @@
+/*
+ * make bench: JSON Schema validations per second on one core.
+ *
+ * A typical task input (an object of about 1 KB: strings, numbers, an enum,
+ * a nested address, an array of tags, an ISO date) is validated against a
+ * 20-property schema (types, lengths, bounds, a pattern, an enum, required,
+ * additionalProperties: false, a nested object and an array) compiled once,
+ * as dispatch does. The input is parsed once too: this measures the
+ * validator, not jansson. The loop runs for BENCH_SECONDS (default 2) after
+ * a short warm-up and prints one line: `schema validations/s: N`.
+ * Exit status 1 when the fixture does not validate (a broken run).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "schema/schema.h"
+
+static const char schema_text[] =
+	"{\"type\":\"object\",\"additionalProperties\":false,"
+	"\"required\":[\"task_id\",\"company_name\",\"country\",\"budget_usd\",\"priority\"],"
+	"\"properties\":{"
+	"\"task_id\":{\"type\":\"string\",\"pattern\":\"^tsk_[A-Za-z0-9]{8,32}$\"},"
+	"\"company_name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"
+	"\"country\":{\"type\":\"string\",\"enum\":[\"US\",\"DE\",\"FR\",\"GB\",\"JP\",\"IN\"]},"
+	"\"budget_usd\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1000000,"
+	"\"multipleOf\":0.01},"
+	"\"priority\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":5},"
+	"\"deadline\":{\"type\":\"string\",\"format\":\"date-time\"},"
+	"\"contact_email\":{\"type\":\"string\",\"maxLength\":254},"
+	"\"website\":{\"type\":\"string\",\"maxLength\":2048},"
+	"\"employees\":{\"type\":\"integer\",\"minimum\":0},"
+	"\"revenue_usd\":{\"type\":\"number\",\"minimum\":0},"
+	"\"industry\":{\"type\":\"string\",\"maxLength\":100},"
+	"\"description\":{\"type\":\"string\",\"maxLength\":2000},"
+	"\"tags\":{\"type\":\"array\",\"maxItems\":20,\"uniqueItems\":true,"
+	"\"items\":{\"type\":\"string\",\"maxLength\":40}},"
+	"\"address\":{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{"
+	"\"street\":{\"type\":\"string\"},\"city\":{\"type\":\"string\"},"
+	"\"postcode\":{\"type\":\"string\",\"maxLength\":16}}},"
+	"\"public\":{\"type\":\"boolean\"},"
+	"\"language\":{\"type\":\"string\",\"enum\":[\"en\",\"de\",\"fr\",\"ja\"]},"
+	"\"max_results\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100},"
+	"\"callback_url\":{\"type\":[\"string\",\"null\"]},"
+	"\"notes\":{\"type\":[\"string\",\"null\"],\"maxLength\":500},"
+	"\"confidence\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
+
+static const char instance_text[] =
+	"{\"task_id\":\"tsk_9f3Kq2LmZ81xYtA\",\"company_name\":\"Acme Research Laboratories GmbH\","
+	"\"country\":\"DE\",\"budget_usd\":1249.99,\"priority\":3,"
+	"\"deadline\":\"2025-03-31T17:00:00Z\",\"contact_email\":\"procurement@acme-labs.example\","
+	"\"website\":\"https://www.acme-labs.example/about/company\",\"employees\":1250,"
+	"\"revenue_usd\":48500000.5,\"industry\":\"industrial biotechnology\","
+	"\"description\":\"Find and summarise every public tender published in the last ninety "
+	"days that matches our enzyme catalogue, with the issuing body, the deadline, the "
+	"estimated value and a one-paragraph assessment of fit. Prefer primary sources; list "
+	"each source URL. Exclude tenders that require an on-site presence outside the EU.\","
+	"\"tags\":[\"tenders\",\"biotech\",\"eu\",\"procurement\",\"summaries\",\"weekly\"],"
+	"\"address\":{\"street\":\"Industriestrasse 12\",\"city\":\"Heidelberg\","
+	"\"postcode\":\"69115\"},\"public\":false,\"language\":\"en\",\"max_results\":50,"
+	"\"callback_url\":null,\"notes\":\"Budget approved by finance on 2025-01-14; contact the "
+	"procurement team for anything above the ceiling.\",\"confidence\":0.85}";
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int main(void)
+{
+	static struct schema_errors errs;
+	const char *env = getenv("BENCH_SECONDS");
+	double secs = env ? strtod(env, NULL) : 2.0, t0, t1;
+	json_t *sj = json_loads(schema_text, 0, NULL);
+	json_t *inst = json_loads(instance_text, 0, NULL);
+	struct schema *s = NULL;
+	unsigned long n = 0;
+
+	if (!sj || !inst || schema_compile(sj, NULL, &s, &errs) ||
+	    schema_validate(s, inst, &errs)) {
+		fprintf(stderr, "schema_bench: fixture does not compile or validate\n");
+		return 1;
+	}
+	if (secs <= 0)
+		secs = 2.0;
+	for (int i = 0; i < 20000; i++)
+		schema_validate(s, inst, NULL);
+	t0 = now();
+	do {
+		for (int i = 0; i < 10000; i++)
+			n += schema_validate(s, inst, NULL) == 0;
+		t1 = now();
+	} while (t1 - t0 < secs);
+	printf("schema validations/s: %.0f\n", (double)n / (t1 - t0));
+	fprintf(stderr, "schema_bench: input %zu bytes, %lu validations in %.2fs\n",
+		sizeof(instance_text) - 1, n, t1 - t0);
+	schema_free(s);
+	json_decref(sj);
+	json_decref(inst);
+	return 0;
+}
