@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTHON   := /usr/bin/python3
 
-.PHONY: all bootstrap run test unit fuzz-replay integration integration-san bench fuzz clean format
+.PHONY: all bootstrap run test unit schema-suite fuzz-replay integration integration-san bench fuzz clean format
 all: $(BUILD)/nexra
 
 bootstrap:
@@ -87,16 +87,25 @@ integration-san:
 
 test: bootstrap
 	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory schema-suite
 	$(MAKE) --no-print-directory fuzz-replay
 	$(MAKE) --no-print-directory integration-san
 	$(MAKE) --no-print-directory integration
+
+# The official JSON-Schema-Test-Suite (draft 7), from its Debian package.
+$(BUILD)/schema-suite: tests/schema-suite/run_suite.c $(BUILD)/libnexra.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
+
+schema-suite: $(BUILD)/schema-suite
+	$(BUILD)/schema-suite --exceptions tests/schema-suite/exceptions.txt
 
 $(BUILD)/%_bench: bench/%_bench.c $(BUILD)/libnexra.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
 
 # In-process figures first (one core, no network), then the HTTP run.
-bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench
+bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench
 	$(BUILD)/policy_bench
+	$(BUILD)/schema_bench
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
 
 fuzz:
@@ -104,6 +113,9 @@ fuzz:
 
 format:
 	clang-format -i $(shell find src tests -name '*.[ch]')
+
+print-pkgs: # for scripts that build outside make (tests/fuzz/run-libfuzzer.sh)
+	@echo $(PKGS)
 
 clean:
 	rm -rf build build-san

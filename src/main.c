@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/schema_cmd.h"
 #include "serve/serve.h"
 #include "core/banned.h"
 
@@ -20,6 +21,8 @@ static void usage(FILE *f)
 		   "  org ...          register an organization, show it\n"
 		   "  agents ...       register, list, get, pause, activate agents\n"
 		   "  keys ...         create, list, revoke API keys\n"
+		   "  policy ...       upload, list, evaluate, check policies\n"
+		   "  schema validate SCHEMA INSTANCE   check JSON against a JSON Schema (offline)\n"
 		   "  version          print the version\n\n"
 		   "Client commands talk to --server / NEXRA_SERVER with NEXRA_API_KEY; see docs/cli.md.\n");
 }
@@ -32,6 +35,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "serve"))
 		return serve_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "schema")) /* offline: no server, no key */
+		return schema_cmd_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("nexra %s\n", NEXRA_VERSION);
 		return 0;

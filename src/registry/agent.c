@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/netaddr.h"
+#include "schema/schema.h"
 #include "core/banned.h"
 
 const char *const agent_capability_types[] = {"research",   "analysis",  "generation",
@@ -94,14 +95,30 @@ static char *dup_or_fail(const char *s, int *rc)
 	return d;
 }
 
+/* A JSON Schema field: an object, valid against the draft-7 meta-schema
+ * and compilable (refs resolved: only to itself; remote documents are never
+ * fetched), at most AGENT_SCHEMA_MAX bytes once serialized. */
 static int schema(const json_t *body, const char *key, char **out, struct jerr *e)
 {
+	struct schema_errors errs;
+	struct schema *compiled = NULL;
 	json_t *v = NULL;
+	char first[SCHEMA_PATH_MAX + SCHEMA_MESSAGE_MAX + 8];
 	int rc = json_get_object(body, "", key, 1, &v, e);
 	size_t n;
 
 	if (rc)
 		return rc;
+	schema_errors_init(&errs);
+	if (schema_compile(v, NULL, &compiled, &errs)) {
+		if (errs.count)
+			schema_error_format(&errs.items[0], first, sizeof(first));
+		else
+			snprintf(first, sizeof(first), "cannot be compiled");
+		return jerr_set(e, key, "is not a valid JSON Schema (draft 7): %s%s", first,
+				errs.count > 1 ? " (and more)" : "");
+	}
+	schema_free(compiled);
 	*out = json_dumps(v, JSON_DUMP_FLAGS);
 	if (!*out)
 		return E(INTERNAL);

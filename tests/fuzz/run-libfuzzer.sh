@@ -19,7 +19,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_ARGS=${FUZZ_ARGS:-}
 CLANG=${CLANG:-clang}
 OUT=build-fuzz
-PKGS="libmicrohttpd jansson libcurl openssl libsodium sqlite3 libpq yaml-0.1"
+PKGS="$(make -s --no-print-directory print-pkgs)" # one list: the Makefile's
 SAN=address,undefined
 
 command -v "$CLANG" >/dev/null || { echo "run-libfuzzer: $CLANG not found" >&2; exit 2; }

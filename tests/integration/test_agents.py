@@ -655,3 +655,22 @@ def test_list_orders_by_registration_time_then_id(server):
         regs = {x["agent_id"]: x["registered_at"] for x in expect_ok(a.get("/v1/agents"))}
         assert regs["a-second"] != regs["b-second"] and got == ["z-first", "b-second", "a-second"], \
             f"not ordered by registered_at then agent_id: {got} {regs}"
+
+
+@pytest.mark.parametrize("field", ["input_schema", "output_schema"])
+@pytest.mark.parametrize("schema,where", [
+    ({"type": "strng"}, "/type"),
+    ({"properties": {"a": {"minLength": -1}}}, "/properties/a/minLength"),
+    ({"required": "company_name"}, "/required"),
+    ({"$ref": "http://example.com/remote.json"}, "$ref"),
+])
+def test_register_refuses_schemas_that_are_not_draft7(server, field, schema, where):
+    """Issue 10: a schema is checked against the draft-7 meta-schema (and
+    compiled, remote refs never fetched) at registration."""
+    _, key, _ = register_org(server)
+    c = Api(server, key)
+    agent_id = unique("schema")
+    e = expect_error(c.post("/v1/agents/register", agent_body(agent_id, **{field: schema})),
+                     400, "VALIDATION_ERROR", field)
+    assert "JSON Schema" in e["message"] and where in e["message"], e["message"]
+    expect_error(c.get(f"/v1/agents/{agent_id}"), 404, "NOT_FOUND")
