@@ -38,6 +38,28 @@
 
 #include "core/banned.h"
 
+
+#define EXACT_MAX 9007199254740992.0 /* 2^53: every integer up to it is a double */
+
+/* An integer-valued JSON number of magnitude <= 2^53, as a double. */
+static int exact_double(const json_t *m, double *out)
+{
+	double d;
+
+	if (json_is_integer(m)) {
+		json_int_t i = json_integer_value(m);
+
+		if (i < -(json_int_t)EXACT_MAX || i > (json_int_t)EXACT_MAX)
+			return 0;
+		*out = (double)i;
+		return 1;
+	}
+	d = json_real_value(m);
+	if (d != d || d < -EXACT_MAX || d > EXACT_MAX || d != (double)(long long)d)
+		return 0;
+	*out = d;
+	return 1;
+}
 static atomic_ulong compiles;
 
 unsigned long schema_stat_compiles(void)
@@ -494,15 +516,23 @@ static int sub_list(struct cctx *c, json_t *arr, const char *base, int depth, co
 	return rc;
 }
 
+/* Property names are hashed on every instance member: eight bytes at a
+ * time (multiply and fold), not byte by byte. */
 uint32_t schema_name_hash(const char *s, size_t len)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
 	}
-	return h;
+	w = 0;
+	for (size_t i = 0; i < len; i++) /* the tail: a loop, not a libc call */
+		w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return (uint32_t)h;
 }
 
 static struct sslot *name_slot(struct snode *n, const char *name, size_t len)
@@ -591,6 +621,8 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 		m = json_object_get(v, nums[i].kw);
 		if (m && !sdec_from_json(m, (struct sdec *)((char *)n + nums[i].off))) {
 			n->flags |= nums[i].flag | SK_ANYNUMBER;
+			if (i < 4 && exact_double(m, &n->bound_d[i]))
+				n->bounds_exact |= 1u << i;
 		}
 	}
 
@@ -783,6 +815,9 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 	if (json_is_array(m)) {
 		n->enum_values = m;
 		n->flags |= SK_ENUM;
+		n->enum_strings = 1;
+		for (size_t i = 0; i < json_array_size(m); i++)
+			n->enum_strings &= json_is_string(json_array_get(m, i));
 	}
 	m = json_object_get(v, "allOf");
 	if (json_is_array(m))

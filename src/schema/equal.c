@@ -71,6 +71,10 @@ static int equal_depth(const json_t *a, const json_t *b, int depth)
 
 int schema_json_equal(const json_t *a, const json_t *b)
 {
+	/* strings are the common case (enum, uniqueItems): no recursion */
+	if (json_is_string(a) && json_is_string(b))
+		return json_string_length(a) == json_string_length(b) &&
+		       !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
 	return equal_depth(a, b, 0);
 }
 

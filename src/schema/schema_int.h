@@ -189,6 +189,12 @@ struct snode {
 	unsigned types;
 
 	struct sdec minimum, maximum, xminimum, xmaximum, multiple;
+	/* The four bounds as doubles, and which of them are exactly integers
+	 * of magnitude <= 2^53 (bit i for bound i, in the order above): for
+	 * those, comparing the instance's double gives the exact answer,
+	 * because rounding to double is monotone. */
+	double bound_d[4];
+	unsigned bounds_exact;
 
 	long long min_length, max_length; /* -1 when absent */
 	struct sregex pattern;
@@ -222,6 +228,7 @@ struct snode {
 
 	const json_t *const_value; /* borrowed from the schema JSON */
 	const json_t *enum_values;
+	int enum_strings; /* every enum value is a string: compare bytes */
 
 	struct snode **all_of, **any_of, **one_of;
 	size_t nall_of, nany_of, none_of;

@@ -328,12 +328,44 @@ static int regex_match(struct vctx *c, const struct sregex *re, const char *src,
 	return m;
 }
 
+/* All bounds of n passed, decided on doubles (see bounds_exact); 0 when
+ * the exact decimal path must decide (or report a failure). */
+static int bounds_pass_fast(const struct snode *n, const json_t *inst)
+{
+	unsigned want = 0;
+	double x;
+
+	if (n->flags & SK_MULTIPLE)
+		return 0;
+	want |= (n->flags & SK_MINIMUM) ? 1u : 0;
+	want |= (n->flags & SK_MAXIMUM) ? 2u : 0;
+	want |= (n->flags & SK_XMINIMUM) ? 4u : 0;
+	want |= (n->flags & SK_XMAXIMUM) ? 8u : 0;
+	if ((n->bounds_exact & want) != want)
+		return 0;
+	if (json_is_integer(inst)) {
+		json_int_t i = json_integer_value(inst);
+
+		if (i < -9007199254740992LL || i > 9007199254740992LL)
+			return 0;
+		x = (double)i;
+	} else {
+		x = json_real_value(inst);
+		if (x != x || x - x != 0) /* NaN or infinite */
+			return 0;
+	}
+	return !((want & 1) && x < n->bound_d[0]) && !((want & 2) && x > n->bound_d[1]) &&
+	       !((want & 4) && x <= n->bound_d[2]) && !((want & 8) && x >= n->bound_d[3]);
+}
+
 static int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	struct sdec x;
 	char a[48], b[48];
 	int bad = 0;
 
+	if (bounds_pass_fast(n, inst))
+		return 0;
 	if (sdec_from_json(inst, &x))
 		return fail(c, "type", "number is not finite");
 	if ((n->flags & SK_MINIMUM) && sdec_cmp(&x, &n->minimum) < 0) {
@@ -483,7 +515,13 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 	json_t *val;
 	int bad = 0;
 
-	json_object_keylen_foreach((json_t *)inst, key, klen, val) {
+	/* the iterator directly: jansson's keylen_foreach macro looks the
+	 * key up again three times per member */
+	for (void *it = json_object_iter((json_t *)inst); it;
+	     it = json_object_iter_next((json_t *)inst, it)) {
+		key = json_object_iter_key(it);
+		klen = json_object_iter_key_len(it);
+		val = json_object_iter_value(it);
 		const struct sslot *slot = n->names ? find_name(n, key, klen) : NULL;
 		int matched = 0;
 		size_t old = push(c, key, klen);
@@ -651,9 +689,22 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 	if (n->flags & SK_ENUM) {
 		size_t i, cnt = json_array_size(n->enum_values);
 
-		for (i = 0; i < cnt; i++)
-			if (schema_json_equal(json_array_get(n->enum_values, i), inst))
-				break;
+		if (n->enum_strings && json_is_string(inst)) { /* bytes, no deep equality */
+			const char *s = json_string_value(inst);
+			size_t len = json_string_length(inst);
+
+			for (i = 0; i < cnt; i++) {
+				const json_t *e = json_array_get(n->enum_values, i);
+
+				if (json_string_length(e) == len &&
+				    !memcmp(json_string_value(e), s, len))
+					break;
+			}
+		} else {
+			for (i = 0; i < cnt; i++)
+				if (schema_json_equal(json_array_get(n->enum_values, i), inst))
+					break;
+		}
 		if (i == cnt) {
 			bad |= fail(c, "enum", "expected one of the %zu allowed values", cnt);
 			if (done(c))
