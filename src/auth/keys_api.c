@@ -93,39 +93,26 @@ int api_key_create(struct req *r)
 	return jw.rc ? jw.rc : req_ok_out(r, 201);
 }
 
-struct list_ctx {
-	struct jsonw jw;
-	int n, limit;
-};
-
 static int list_one(void *ctx, const struct api_key *k)
 {
-	struct list_ctx *c = ctx;
+	struct req_list *l = ctx;
 
-	if (++c->n > c->limit)
-		return 0; /* the extra row only tells has_more */
-	if (c->n > 1)
-		jw_raw(&c->jw, ",");
-	write_key(&c->jw, k, NULL);
-	return c->jw.rc;
+	if (req_list_item(l))
+		write_key(&l->jw, k, NULL);
+	return l->jw.rc;
 }
 
 int api_key_list(struct req *r)
 {
 	struct store *st = r->app->store;
-	struct list_ctx c = {.n = 0};
+	struct req_list l;
 	int limit, offset, rc = req_page(r, &limit, &offset);
 
 	if (rc)
 		return rc;
-	c.limit = limit;
-	jw_init(&c.jw, &r->out);
-	jw_raw(&c.jw, "[");
-	rc = st->ops->key_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &c);
-	jw_raw(&c.jw, "]");
-	if (rc || c.jw.rc)
-		return req_fail(r, E(INTERNAL), "listing keys failed: %s", store_last_error());
-	return req_ok_list(r, c.n > limit, limit, offset);
+	req_list_begin(r, &l, limit, offset);
+	rc = st->ops->key_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &l);
+	return req_list_end(r, &l, rc, "listing keys");
 }
 
 int api_key_revoke(struct req *r)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/rand.h"
 #include "core/banned.h"
 
@@ -87,15 +88,6 @@ void ratelimiter_release(struct ratelimiter *rl)
 	pthread_mutex_destroy(&rl->mu);
 }
 
-static unsigned hash(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 /* Free the logs of orgs with nothing inside the window: an idle org costs
  * nothing until it comes back (and then starts with a fresh log, which is
  * exactly what its empty log said). Called under rl->mu. */
@@ -136,7 +128,7 @@ int ratelimiter_check(struct ratelimiter *rl, const char *org_id, int limit, int
 	}
 	if (strlen(org_id) >= ID_MAX)
 		return E(VALIDATION); /* not one of our org ids */
-	slot = hash(org_id) % rl->nslots;
+	slot = hash_fnv1a(HASH_FNV_INIT, org_id, strlen(org_id)) % rl->nslots;
 	pthread_mutex_lock(&rl->mu);
 	for (e = rl->slots[slot]; e; e = e->next)
 		if (!strcmp(e->org_id, org_id))

@@ -118,6 +118,32 @@ static int query_int(struct req *r, const char *name, long min, long max, long d
 	return 0;
 }
 
+void req_list_begin(struct req *r, struct req_list *l, int limit, int offset)
+{
+	l->n = 0;
+	l->limit = limit;
+	l->offset = offset;
+	jw_init(&l->jw, &r->out);
+	jw_raw(&l->jw, "[");
+}
+
+int req_list_item(struct req_list *l)
+{
+	if (++l->n > l->limit)
+		return 0;
+	if (l->n > 1)
+		jw_raw(&l->jw, ",");
+	return 1;
+}
+
+int req_list_end(struct req *r, struct req_list *l, int rc, const char *what)
+{
+	jw_raw(&l->jw, "]");
+	if (rc || l->jw.rc)
+		return req_fail(r, rc ? rc : l->jw.rc, "%s failed: %s", what, store_last_error());
+	return req_ok_list(r, l->n > l->limit, l->limit, l->offset);
+}
+
 int req_page(struct req *r, int *limit, int *offset)
 {
 	long l, o;

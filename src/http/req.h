@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "auth/ratelimit.h"
+#include "core/jsonw.h"
 #include "core/buf.h"
 #include "core/rand.h"
 #include "store/store.h"
@@ -87,5 +88,20 @@ int req_json_body(struct req *r, json_t **out);
 
 /* limit/offset from the query: defaults 50/0, limit 1..200; 400 otherwise. */
 int req_page(struct req *r, int *limit, int *offset);
+
+/*
+ * Writing a paginated list into r->out: the store is asked for limit + 1
+ * rows, and the extra one only tells has_more. Use: req_list_begin, then
+ * per row `if (req_list_item(&l)) write the row into &l.jw`, then
+ * req_list_end (which answers 200, or fails with rc or a writer error).
+ */
+struct req_list {
+	struct jsonw jw;
+	int n, limit, offset;
+};
+
+void req_list_begin(struct req *r, struct req_list *l, int limit, int offset);
+int req_list_item(struct req_list *l); /* 1: write this row (comma done) */
+int req_list_end(struct req *r, struct req_list *l, int rc, const char *what);
 
 #endif

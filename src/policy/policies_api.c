@@ -136,42 +136,29 @@ int api_policy_upload(struct req *r)
 	return rc;
 }
 
-struct list_ctx {
-	struct jsonw jw;
-	int n, limit;
-};
-
 static int list_one(void *ctx, const struct policy *p)
 {
-	struct list_ctx *c = ctx;
+	struct req_list *l = ctx;
 
-	if (++c->n > c->limit)
-		return 0;
-	if (c->n > 1)
-		jw_raw(&c->jw, ",");
-	jw_obj_open(&c->jw);
-	write_policy(&c->jw, p);
-	jw_obj_close(&c->jw);
-	return c->jw.rc;
+	if (req_list_item(l)) {
+		jw_obj_open(&l->jw);
+		write_policy(&l->jw, p);
+		jw_obj_close(&l->jw);
+	}
+	return l->jw.rc;
 }
 
 int api_policy_list(struct req *r)
 {
 	struct store *st = r->app->store;
-	struct list_ctx c = {.n = 0};
+	struct req_list l;
 	int limit, offset, rc = req_page(r, &limit, &offset);
 
 	if (rc)
 		return rc;
-	c.limit = limit;
-	jw_init(&c.jw, &r->out);
-	jw_raw(&c.jw, "[");
-	rc = st->ops->policy_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &c);
-	jw_raw(&c.jw, "]");
-	if (rc || c.jw.rc)
-		return req_fail(r, rc ? rc : c.jw.rc, "listing policies failed: %s",
-				store_last_error());
-	return req_ok_list(r, c.n > limit, limit, offset);
+	req_list_begin(r, &l, limit, offset);
+	rc = st->ops->policy_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &l);
+	return req_list_end(r, &l, rc, "listing policies");
 }
 
 static int version_one(void *ctx, int version, int64_t created_at)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "policy/orgstack.h"
 #include "core/banned.h"
 
@@ -45,11 +46,7 @@ void stackcache_release(struct stackcache *c)
 
 static unsigned slot_of(const char *org_id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *org_id; org_id++)
-		h = (h ^ (unsigned char)*org_id) * 16777619u;
-	return h % STACKCACHE_SLOTS;
+	return hash_fnv1a(HASH_FNV_INIT, org_id, strlen(org_id)) % STACKCACHE_SLOTS;
 }
 
 int stackcache_get(struct stackcache *c, struct store *st, const char *org_id,

@@ -141,21 +141,13 @@ int api_agent_get(struct req *r)
 	return reply_agent(r, r->params[0], 200);
 }
 
-struct list_ctx {
-	struct jsonw jw;
-	int n, limit;
-};
-
 static int list_one(void *ctx, const struct agent *a)
 {
-	struct list_ctx *c = ctx;
+	struct req_list *l = ctx;
 
-	if (++c->n > c->limit)
-		return 0;
-	if (c->n > 1)
-		jw_raw(&c->jw, ",");
-	agent_write_json(&c->jw, a);
-	return c->jw.rc;
+	if (req_list_item(l))
+		agent_write_json(&l->jw, a);
+	return l->jw.rc;
 }
 
 static int filter(struct req *r, const char *name, const char *const *allowed,
@@ -179,7 +171,7 @@ int api_agent_list(struct req *r)
 {
 	struct store *st = r->app->store;
 	struct agent_filter f = {.org_id = r->auth.org.org_id};
-	struct list_ctx c = {.n = 0};
+	struct req_list l;
 	int limit, offset, rc = req_page(r, &limit, &offset);
 
 	if (!rc)
@@ -188,14 +180,9 @@ int api_agent_list(struct req *r)
 		rc = filter(r, "capability_type", agent_capability_types, &f.capability_type);
 	if (rc)
 		return rc;
-	c.limit = limit;
-	jw_init(&c.jw, &r->out);
-	jw_raw(&c.jw, "[");
-	rc = st->ops->agent_list(st, &f, limit + 1, offset, list_one, &c);
-	jw_raw(&c.jw, "]");
-	if (rc || c.jw.rc)
-		return store_fail(r, rc ? rc : c.jw.rc, "listing agents");
-	return req_ok_list(r, c.n > limit, limit, offset);
+	req_list_begin(r, &l, limit, offset);
+	rc = st->ops->agent_list(st, &f, limit + 1, offset, list_one, &l);
+	return req_list_end(r, &l, rc, "listing agents");
 }
 
 static int set_paused(struct req *r, int paused)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/banned.h"
 
 int rowcache_init(struct rowcache *rc, const char *genpath)
@@ -39,15 +40,13 @@ void rowcache_release(struct rowcache *rc)
 	pthread_rwlock_destroy(&rc->lock);
 }
 
+/* The slot of key a (and b, for two-part keys such as org/agent). */
 static unsigned hash2(const char *a, const char *b)
 {
-	unsigned h = 2166136261u;
+	uint32_t h = hash_fnv1a(HASH_FNV_INIT, a, strlen(a));
 
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (; b && *b; b++)
-		h = (h ^ (unsigned char)*b) * 16777619u;
+	if (b)
+		h = hash_fnv1a(hash_fnv1a(h, "/", 1), b, strlen(b));
 	return h % ROWCACHE_SLOTS;
 }
 
