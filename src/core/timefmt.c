@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/err.h"
 #include "core/banned.h"
 
 int64_t time_now_unix(void)
@@ -36,6 +37,40 @@ static char *digits(char *p, unsigned v, int n)
 	for (int i = n - 1; i >= 0; i--, v /= 10)
 		p[i] = (char)('0' + v % 10);
 	return p + n;
+}
+
+int time_parse_rfc3339(const char *s, int64_t *out)
+{
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, sec, n = 0;
+	struct tm tm = {0}, back;
+	const char *p;
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+		return E(VALIDATION);
+	p = s + n;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return E(VALIDATION);
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p[0] != 'Z' || p[1] || y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
+		return E(VALIDATION);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (!gmtime_r(&t, &back) || back.tm_mday != d) /* Feb 29 of a common year */
+		return E(VALIDATION);
+	*out = (int64_t)t;
+	return 0;
 }
 
 void time_rfc3339(int64_t unix_s, char *out)

@@ -17,6 +17,10 @@ uint64_t time_mono_ns(void);   /* monotonic, nanoseconds */
 /* "2026-03-13T21:00:00Z" into out (>= RFC3339_LEN bytes). */
 void time_rfc3339(int64_t unix_s, char *out);
 
+/* Parse "2026-03-13T21:00:00Z" (optionally with fractional seconds, which
+ * are dropped) into unix seconds. 0, or E(VALIDATION). Pure. */
+int time_parse_rfc3339(const char *s, int64_t *out);
+
 /* Millisecond form "2026-03-13T21:00:00.123Z" (for logs). */
 void time_rfc3339_ms(int64_t unix_ms, char *out);
 

@@ -28,6 +28,7 @@ const struct route routes[] = {
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
 
 	{"POST", "/v1/policies/evaluate", api_policy_evaluate, 0},
+	{"POST", "/v1/policies/simulate", api_policy_simulate, 0},
 	{"POST", "/v1/policies", api_policy_upload, 0},
 	{"GET", "/v1/policies", api_policy_list, 0},
 	{"GET", "/v1/policies/{policy_id}", api_policy_get, 0},

@@ -11,5 +11,6 @@ int api_policy_version(struct req *r);
 int api_policy_patch(struct req *r);
 int api_policy_delete(struct req *r);
 int api_policy_evaluate(struct req *r);
+int api_policy_simulate(struct req *r);
 
 #endif

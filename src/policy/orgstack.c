@@ -41,15 +41,30 @@ static int add_one(void *ctx, const struct policy *p)
 int policy_orgstack_load(struct store *st, const char *org_id, struct policy_stack **out,
 			 char *msg, size_t msgsz)
 {
+	return policy_orgstack_load_with(st, org_id, NULL, NULL, out, msg, msgsz);
+}
+
+int policy_orgstack_load_with(struct store *st, const char *org_id,
+			      const struct policy_meta *extra_meta, struct policy_doc *extra_doc,
+			      struct policy_stack **out, char *msg, size_t msgsz)
+{
 	struct load_ctx c = {.msg = msg, .msgsz = msgsz};
 	int rc;
 
 	*out = NULL;
 	msg[0] = '\0';
 	rc = policy_stack_new(&c.stack);
-	if (rc)
+	if (rc) {
+		policy_doc_free(extra_doc);
 		return rc;
+	}
 	rc = st->ops->policy_stack(st, org_id, add_one, &c);
+	if (extra_doc) {
+		if (!rc)
+			rc = policy_stack_add(c.stack, extra_meta, extra_doc); /* takes doc */
+		else
+			policy_doc_free(extra_doc);
+	}
 	if (!rc)
 		rc = policy_stack_compile(c.stack);
 	if (rc) {

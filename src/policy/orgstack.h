@@ -14,4 +14,10 @@
 int policy_orgstack_load(struct store *st, const char *org_id, struct policy_stack **out,
 			 char *msg, size_t msgsz);
 
+/* The same stack with one more policy in it (a candidate under test):
+ * extra_doc is consumed whatever the outcome. */
+int policy_orgstack_load_with(struct store *st, const char *org_id,
+			      const struct policy_meta *extra_meta, struct policy_doc *extra_doc,
+			      struct policy_stack **out, char *msg, size_t msgsz);
+
 #endif

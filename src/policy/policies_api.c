@@ -15,7 +15,10 @@
 #include "core/json.h"
 #include "core/jsonw.h"
 #include "policy/api.h"
+#include "core/timefmt.h"
+#include "policy/orgstack.h"
 #include "policy/policy.h"
+#include "policy/simulate.h"
 #include "serve/app.h"
 #include "core/banned.h"
 
@@ -74,11 +77,27 @@ static int reply_policy(struct req *r, const struct policy *p, int status)
 	return jw.rc ? req_fail(r, jw.rc, "response too large") : req_ok_out(r, status);
 }
 
+/* The "yaml" field parsed; on error the request is answered 400 with the
+ * line, column and key in details, the same for upload and simulate. */
+static int parse_yaml(struct req *r, const char *yaml, struct policy_doc **doc)
+{
+	struct policy_err perr;
+
+	if (strlen(yaml) > POLICY_MAX_BYTES)
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "yaml"),
+					"yaml: must be at most %d bytes", POLICY_MAX_BYTES);
+	if (policy_parse(yaml, strlen(yaml), doc, &perr))
+		return req_fail_details(r, E(VALIDATION),
+					json_pack("{ss si si ss}", "field", "yaml", "line", perr.line,
+						  "column", perr.col, "key", perr.path),
+					"yaml: %s", perr.message);
+	return 0;
+}
+
 int api_policy_upload(struct req *r)
 {
 	struct store *st = r->app->store;
 	struct jerr e = {{0}, {0}};
-	struct policy_err perr;
 	struct policy_doc *doc = NULL;
 	struct policy p = {.yaml = NULL};
 	json_t *body = NULL;
@@ -108,18 +127,10 @@ int api_policy_upload(struct req *r)
 		json_decref(body);
 		return bad_field(r, &e);
 	}
-	if (strlen(yaml) > POLICY_MAX_BYTES) {
-		json_decref(body);
-		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "yaml"),
-					"yaml: must be at most %d bytes", POLICY_MAX_BYTES);
-	}
-	rc = policy_parse(yaml, strlen(yaml), &doc, &perr);
+	rc = parse_yaml(r, yaml, &doc);
 	if (rc) {
 		json_decref(body);
-		return req_fail_details(r, E(VALIDATION),
-					json_pack("{ss si si ss}", "field", "yaml", "line", perr.line,
-						  "column", perr.col, "key", perr.path),
-					"yaml: %s", perr.message);
+		return rc;
 	}
 	policy_doc_meta(doc, has_prio == 0 ? &api_prio : NULL,
 			has_enabled == 0 ? &api_enabled : NULL, &prio, &enabled);
@@ -285,4 +296,159 @@ int api_policy_delete(struct req *r)
 	int off = 0, rc = live_only(r);
 
 	return rc ? rc : patch(r, &off, NULL);
+}
+
+/* ---- POST /v1/policies/simulate ---------------------------------------- */
+
+#define SIM_DEFAULT_WINDOW (30 * 86400) /* from: 30 days before to */
+#define SIM_DEFAULT_LIMIT 10000
+#define SIM_MAX_LIMIT 100000
+
+static const char *const sim_fields[] = {"yaml", "priority", "from", "to", "limit", NULL};
+
+struct sim_ctx {
+	const struct policy_stack *now, *with;
+	struct policy_sim *sim;
+};
+
+static int sim_one(void *ctx, const struct delegation_record *d)
+{
+	struct sim_ctx *c = ctx;
+
+	return policy_simulate_one(c->now, c->with, d, c->sim);
+}
+
+static int sim_time(struct req *r, const json_t *body, const char *key, int64_t dflt,
+		    int64_t *out)
+{
+	struct jerr e = {{0}, {0}};
+	const char *s = NULL;
+	int rc = json_get_string(body, "", key, 0, 1, 64, &s, &e);
+
+	*out = dflt;
+	if (rc < 0)
+		return req_fail_details(r, rc, json_pack("{ss}", "field", key), "%s", e.message);
+	if (rc == 0 && time_parse_rfc3339(s, out))
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", key),
+					"%s: expected an RFC 3339 UTC time like 2026-03-13T21:00:00Z",
+					key);
+	return 0;
+}
+
+static void write_sim(struct jsonw *jw, const struct policy_sim *sim, int64_t from, int64_t to,
+		      int truncated)
+{
+	char k[64];
+
+	jw_obj_open(jw);
+	jw_ktime(jw, "from", from);
+	jw_ktime(jw, "to", to);
+	jw_kint(jw, "examined", (int64_t)sim->examined);
+	jw_kint(jw, "changed", (int64_t)sim->changed);
+	jw_kbool(jw, "truncated", truncated);
+	jw_key(jw, "transitions");
+	jw_obj_open(jw);
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++) {
+			if (a == b || !sim->transitions[a][b])
+				continue;
+			snprintf(k, sizeof(k), "%s->%s", policy_verdict_name((enum policy_verdict)a),
+				 policy_verdict_name((enum policy_verdict)b));
+			jw_kint(jw, k, (int64_t)sim->transitions[a][b]);
+		}
+	jw_obj_close(jw);
+	jw_key(jw, "changes");
+	jw_raw(jw, "[");
+	for (size_t i = 0; i < sim->nchanges; i++) {
+		if (i)
+			jw_raw(jw, ",");
+		jw_obj_open(jw);
+		jw_kstr(jw, "delegation_id", sim->changes[i].delegation_id);
+		jw_ktime(jw, "created_at", sim->changes[i].created_at);
+		jw_kstr(jw, "before", policy_verdict_name(sim->changes[i].before));
+		jw_kstr(jw, "after", policy_verdict_name(sim->changes[i].after));
+		jw_obj_close(jw);
+	}
+	jw_raw(jw, "]");
+	jw_obj_close(jw);
+}
+
+int api_policy_simulate(struct req *r)
+{
+	struct store *st = r->app->store;
+	struct jerr e = {{0}, {0}};
+	struct policy_doc *doc = NULL;
+	struct policy_stack *now = NULL, *with = NULL;
+	struct policy_sim *sim = NULL;
+	struct policy_meta meta = {.policy_id = "candidate", .version = 1, .enabled = 1,
+				   .created = INT64_MAX};
+	const char *yaml = NULL;
+	int64_t api_prio = 0, prio = 0, from, to, limit = SIM_DEFAULT_LIMIT;
+	int enabled = 1, rc, has_prio;
+	char msg[512];
+	struct jsonw jw;
+	json_t *body = NULL;
+
+	rc = req_json_body(r, &body);
+	if (rc)
+		return rc;
+	rc = json_only_keys(body, "", sim_fields, &e);
+	if (!rc)
+		rc = json_get_string(body, "", "yaml", 1, 1, POLICY_MAX_BYTES, &yaml, &e);
+	has_prio = rc ? 0 : json_get_int(body, "", "priority", 0, POLICY_PRIORITY_MIN,
+					 POLICY_PRIORITY_MAX, &api_prio, &e);
+	if (!rc && has_prio < 0)
+		rc = has_prio;
+	if (!rc && json_get_int(body, "", "limit", 0, 1, SIM_MAX_LIMIT, &limit, &e) < 0)
+		rc = E(VALIDATION);
+	if (rc) {
+		rc = bad_field(r, &e);
+		goto out;
+	}
+	rc = sim_time(r, body, "to", r->now + 1, &to);
+	if (!rc)
+		rc = sim_time(r, body, "from", to - SIM_DEFAULT_WINDOW, &from);
+	if (!rc && from >= to)
+		rc = req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "from"),
+				      "from: must be before to");
+	if (!rc)
+		rc = parse_yaml(r, yaml, &doc);
+	if (rc)
+		goto out;
+	policy_doc_meta(doc, has_prio == 0 ? &api_prio : NULL, NULL, &prio, &enabled);
+	meta.priority = prio; /* "as if it were added at" this priority, enabled */
+	rc = policy_orgstack_load(st, r->auth.org.org_id, &now, msg, sizeof(msg));
+	if (!rc)
+		rc = policy_orgstack_load_with(st, r->auth.org.org_id, &meta, doc, &with, msg,
+					       sizeof(msg));
+	doc = NULL; /* consumed */
+	if (rc) {
+		rc = req_fail(r, rc, "%s", msg);
+		goto out;
+	}
+	sim = calloc(1, sizeof(*sim));
+	if (!sim) {
+		rc = req_fail(r, E(INTERNAL), "out of memory");
+		goto out;
+	}
+	{
+		struct sim_ctx c = {.now = now, .with = with, .sim = sim};
+
+		rc = st->ops->delegation_scan(st, r->auth.org.org_id, from, to, (int)limit, sim_one,
+					      &c);
+	}
+	if (rc) {
+		rc = req_fail(r, rc, "replaying delegations failed: %s", store_last_error());
+		goto out;
+	}
+	jw_init(&jw, &r->out);
+	write_sim(&jw, sim, from, to, sim->examined == (size_t)limit);
+	rc = jw.rc ? req_fail(r, jw.rc, "response too large") : req_ok_out(r, 200);
+out:
+	free(sim);
+	policy_doc_free(doc);
+	policy_stack_free(now);
+	policy_stack_free(with);
+	json_decref(body);
+	return rc;
 }

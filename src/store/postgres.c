@@ -57,6 +57,7 @@ enum stmt {
 	S_AGENT_PAUSE, S_AGENT_RESUME,
 	S_POL_FIND, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST, S_POLV_GET,
 	S_POL_LIST, S_POL_PATCH, S_POL_STACK, S_POL_STAMP,
+	S_DEL_INSERT, S_DEL_SCAN,
 	S__COUNT
 };
 
@@ -65,6 +66,10 @@ enum stmt {
 	"per_call_micros, p99_latency_ms, availability, input_schema, output_schema, "      \
 	"is_public, status, prior_status, trust_score, embedding_id, registered_at, updated_at"
 #define KEY_COLS "key_id, org_id, lookup, hash, kind, name, prefix, created_at, revoked_at"
+#define DEL_COLS                                                                          \
+	"delegation_id, org_id, caller_agent_id, callee_agent_id, capability, "           \
+	"budget_cap_micros, callee_trust, callee_circuit_open, decision, policy_id, "     \
+	"policy_version, created_at"
 #define POL_COLS \
 	"p.policy_id, p.org_id, p.name, p.version, p.priority, p.enabled, p.seq, p.created_at, p.updated_at"
 #define POL_CURRENT "JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version = p.version "
@@ -140,6 +145,11 @@ static const struct {
 				      "WHERE p.org_id = $1 AND p.enabled = 1 "
 				      "ORDER BY p.priority, p.seq"},
 	[S_POL_STAMP] = {"pol_stamp", "SELECT policy_gen FROM orgs WHERE org_id = $1"},
+	[S_DEL_INSERT] = {"del_insert", "INSERT INTO delegations (" DEL_COLS ") VALUES ($1, $2, $3, "
+					"$4, $5, $6, $7, $8, $9, $10, $11, $12)"},
+	[S_DEL_SCAN] = {"del_scan", "SELECT " DEL_COLS " FROM delegations WHERE org_id = $1 "
+				    "AND created_at >= $2 AND created_at < $3 "
+				    "ORDER BY created_at, delegation_id LIMIT $4"},
 	[S_AGENT_RESUME] = {"agent_resume",
 			    "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			    "ELSE prior_status END, prior_status = '', updated_at = $3 "
@@ -1091,6 +1101,80 @@ out:
 	return rc;
 }
 
+/* ---- delegations ------------------------------------------------------- */
+
+static int op_delegation_insert(struct store *s, const struct delegation_record *d)
+{
+	struct pconn *c;
+	struct params p = {0};
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, d->delegation_id);
+	p_text(&p, d->org_id);
+	p_text(&p, d->caller_agent_id);
+	p_text(&p, d->callee_agent_id[0] ? d->callee_agent_id : NULL);
+	p_text(&p, d->capability);
+	p_i64(&p, d->budget_cap_micros);
+	if (d->has_trust)
+		p_f64(&p, d->callee_trust);
+	else
+		p_text(&p, NULL);
+	p_i64(&p, d->callee_circuit_open ? 1 : 0);
+	p_text(&p, d->decision);
+	p_text(&p, d->policy_id[0] ? d->policy_id : NULL);
+	if (d->policy_id[0])
+		p_i64(&p, d->policy_version);
+	else
+		p_text(&p, NULL);
+	p_i64(&p, d->created_at);
+	rc = run(c, S_DEL_INSERT, &p, NULL);
+out:
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_delegation_scan(struct store *s, const char *org_id, int64_t from, int64_t to,
+			      int limit, int (*cb)(void *, const struct delegation_record *),
+			      void *ctx)
+{
+	struct pconn *c;
+	struct params p = {0};
+	struct delegation_record d;
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_i64(&p, from);
+	p_i64(&p, to);
+	p_i64(&p, limit);
+	rc = query(c, S_DEL_SCAN, &p, &r);
+	for (int i = 0; !rc && i < PQntuples(r); i++) {
+		memset(&d, 0, sizeof(d));
+		col_copy(r, i, 0, d.delegation_id, sizeof(d.delegation_id));
+		col_copy(r, i, 1, d.org_id, sizeof(d.org_id));
+		col_copy(r, i, 2, d.caller_agent_id, sizeof(d.caller_agent_id));
+		col_copy(r, i, 3, d.callee_agent_id, sizeof(d.callee_agent_id));
+		col_copy(r, i, 4, d.capability, sizeof(d.capability));
+		d.budget_cap_micros = col_i64(r, i, 5);
+		d.has_trust = !PQgetisnull(r, i, 6);
+		d.callee_trust = d.has_trust ? col_f64(r, i, 6) : 0;
+		d.callee_circuit_open = (int)col_i64(r, i, 7);
+		col_copy(r, i, 8, d.decision, sizeof(d.decision));
+		col_copy(r, i, 9, d.policy_id, sizeof(d.policy_id));
+		d.policy_version = (int)col_i64(r, i, 10);
+		d.created_at = col_i64(r, i, 11);
+		rc = cb(ctx, &d);
+	}
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
 static int op_policy_stamp(struct store *s, const char *org_id, int64_t *stamp)
 {
 	struct pconn *c;
@@ -1217,6 +1301,8 @@ static const struct store_ops pg_ops = {
 	.policy_patch = op_policy_patch,
 	.policy_stack = op_policy_stack,
 	.policy_stamp = op_policy_stamp,
+	.delegation_insert = op_delegation_insert,
+	.delegation_scan = op_delegation_scan,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

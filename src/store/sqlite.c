@@ -40,6 +40,7 @@ enum stmt {
 	S_AGENT_PAUSE, S_AGENT_RESUME,
 	S_POL_FIND, S_POL_SEQ, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST,
 	S_POLV_GET, S_POL_LIST, S_POL_PATCH, S_POL_STACK, S_POL_STAMP,
+	S_DEL_INSERT, S_DEL_SCAN,
 	S__COUNT
 };
 
@@ -48,6 +49,10 @@ enum stmt {
 	"per_call_micros, p99_latency_ms, availability, input_schema, output_schema, "      \
 	"is_public, status, prior_status, trust_score, embedding_id, registered_at, updated_at"
 #define KEY_COLS "key_id, org_id, lookup, hash, kind, name, prefix, created_at, revoked_at"
+#define DEL_COLS                                                                          \
+	"delegation_id, org_id, caller_agent_id, callee_agent_id, capability, "           \
+	"budget_cap_micros, callee_trust, callee_circuit_open, decision, policy_id, "     \
+	"policy_version, created_at"
 #define POL_COLS \
 	"p.policy_id, p.org_id, p.name, p.version, p.priority, p.enabled, p.seq, p.created_at, p.updated_at"
 #define POL_CURRENT "JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version = p.version "
@@ -105,6 +110,10 @@ static const char *const sql[S__COUNT] = {
 	[S_POL_STACK] = "SELECT " POL_COLS ", v.yaml FROM policies p " POL_CURRENT
 			"WHERE p.org_id = ?1 AND p.enabled = 1 ORDER BY p.priority, p.seq",
 	[S_POL_STAMP] = "SELECT policy_gen FROM orgs WHERE org_id = ?1",
+	[S_DEL_INSERT] = "INSERT INTO delegations (" DEL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+			 "?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_DEL_SCAN] = "SELECT " DEL_COLS " FROM delegations WHERE org_id = ?1 AND created_at >= ?2 "
+		       "AND created_at < ?3 ORDER BY created_at, delegation_id LIMIT ?4",
 	[S_AGENT_RESUME] = "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			   "ELSE prior_status END, prior_status = '', updated_at = ?3 "
 			   "WHERE org_id = ?1 AND agent_id = ?2 AND status = 'paused'",
@@ -917,6 +926,81 @@ out:
 	return rc;
 }
 
+/* ---- delegations ------------------------------------------------------- */
+
+static int op_delegation_insert(struct store *s, const struct delegation_record *d)
+{
+	WITH_WRITER(s, c);
+	sqlite3_stmt *st = stmt(c, S_DEL_INSERT);
+	int rc = E(INTERNAL);
+
+	if (!st)
+		goto out;
+	bind_text(st, 1, d->delegation_id);
+	bind_text(st, 2, d->org_id);
+	bind_text(st, 3, d->caller_agent_id);
+	bind_text(st, 4, d->callee_agent_id[0] ? d->callee_agent_id : NULL);
+	bind_text(st, 5, d->capability);
+	sqlite3_bind_int64(st, 6, d->budget_cap_micros);
+	if (d->has_trust)
+		sqlite3_bind_double(st, 7, d->callee_trust);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int(st, 8, d->callee_circuit_open ? 1 : 0);
+	bind_text(st, 9, d->decision);
+	bind_text(st, 10, d->policy_id[0] ? d->policy_id : NULL);
+	if (d->policy_id[0])
+		sqlite3_bind_int(st, 11, d->policy_version);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_int64(st, 12, d->created_at);
+	rc = run(c, st);
+out:
+	END_WRITER(s, c);
+	return rc;
+}
+
+static int op_delegation_scan(struct store *s, const char *org_id, int64_t from, int64_t to,
+			      int limit, int (*cb)(void *, const struct delegation_record *),
+			      void *ctx)
+{
+	WITH_CONN(s, c);
+	sqlite3_stmt *st = stmt(c, S_DEL_SCAN);
+	struct delegation_record d;
+	int rc = E(INTERNAL), src;
+
+	if (!st)
+		goto out;
+	bind_text(st, 1, org_id);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	sqlite3_bind_int(st, 4, limit);
+	rc = 0;
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&d, 0, sizeof(d));
+		col_copy(st, 0, d.delegation_id, sizeof(d.delegation_id));
+		col_copy(st, 1, d.org_id, sizeof(d.org_id));
+		col_copy(st, 2, d.caller_agent_id, sizeof(d.caller_agent_id));
+		col_copy(st, 3, d.callee_agent_id, sizeof(d.callee_agent_id));
+		col_copy(st, 4, d.capability, sizeof(d.capability));
+		d.budget_cap_micros = sqlite3_column_int64(st, 5);
+		d.has_trust = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		d.callee_trust = sqlite3_column_double(st, 6);
+		d.callee_circuit_open = sqlite3_column_int(st, 7);
+		col_copy(st, 8, d.decision, sizeof(d.decision));
+		col_copy(st, 9, d.policy_id, sizeof(d.policy_id));
+		d.policy_version = sqlite3_column_int(st, 10);
+		d.created_at = sqlite3_column_int64(st, 11);
+		rc = cb(ctx, &d);
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = fail(c, src);
+	done(st);
+out:
+	END_CONN(s, c);
+	return rc;
+}
+
 static int op_policy_stamp(struct store *s, const char *org_id, int64_t *stamp)
 {
 	WITH_CONN(s, c);
@@ -1037,6 +1121,8 @@ static const struct store_ops sqlite_ops = {
 	.policy_patch = op_policy_patch,
 	.policy_stack = op_policy_stack,
 	.policy_stamp = op_policy_stamp,
+	.delegation_insert = op_delegation_insert,
+	.delegation_scan = op_delegation_scan,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -113,6 +113,25 @@ struct policy {
 
 void policy_release(struct policy *p); /* frees yaml; p may be reused */
 
+#define CAPABILITY_MAX 64
+
+/* A delegation's decision: its inputs (for exact replay) and outcome. */
+struct delegation_record {
+	char delegation_id[ID_MAX];
+	char org_id[ID_MAX];
+	char caller_agent_id[AGENT_ID_MAX + 1];
+	char callee_agent_id[AGENT_ID_MAX + 1]; /* "" when there was none */
+	char capability[CAPABILITY_MAX + 1];
+	int64_t budget_cap_micros;
+	int has_trust;          /* callee_trust known (there was a callee) */
+	double callee_trust;
+	int callee_circuit_open;
+	char decision[20];      /* allow | block | pending_approval */
+	char policy_id[ID_MAX]; /* "" when no rule decided */
+	int policy_version;
+	int64_t created_at;
+};
+
 struct store;
 
 struct store_ops {
@@ -192,6 +211,14 @@ struct store_ops {
 	/* A stamp that changes, in the same transaction, with any change to
 	 * the org's policies: compiled stacks are cached under it. */
 	int (*policy_stamp)(struct store *s, const char *org_id, int64_t *stamp);
+
+	/* Record a delegation's decision (CONFLICT if the id exists). */
+	int (*delegation_insert)(struct store *s, const struct delegation_record *d);
+	/* The org's delegations with from <= created_at < to, oldest first
+	 * (ties by id), at most limit of them. */
+	int (*delegation_scan)(struct store *s, const char *org_id, int64_t from, int64_t to,
+			       int limit, int (*cb)(void *ctx, const struct delegation_record *d),
+			       void *ctx);
 };
 
 struct store {

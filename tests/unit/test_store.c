@@ -1236,3 +1236,92 @@ STORE_CASE(policy_stamp_moves_with_changes)
 	ASSERT_EQ(b1, b0);
 	ASSERT_EQ(s->ops->policy_stamp(s, "org_missing00000000", &b1), E(NOT_FOUND));
 }
+
+/* ---- delegation records --------------------------------------------------- */
+
+struct del_rows {
+	int n;
+	struct delegation_record d[8];
+};
+
+static int collect_del(void *ctx, const struct delegation_record *d)
+{
+	struct del_rows *r = ctx;
+
+	if (r->n < 8)
+		r->d[r->n] = *d;
+	r->n++;
+	return 0;
+}
+
+static void del_make(struct delegation_record *d, const char *org_id, const char *id,
+		     int64_t at, int with_callee)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->delegation_id, sizeof(d->delegation_id), "%s", id);
+	snprintf(d->org_id, sizeof(d->org_id), "%s", org_id);
+	snprintf(d->caller_agent_id, sizeof(d->caller_agent_id), "sales-agent");
+	if (with_callee) {
+		snprintf(d->callee_agent_id, sizeof(d->callee_agent_id), "research-1");
+		d->has_trust = 1;
+		d->callee_trust = 0.875;
+	}
+	snprintf(d->capability, sizeof(d->capability), "research");
+	d->budget_cap_micros = 250000;
+	snprintf(d->decision, sizeof(d->decision), "allow");
+	if (with_callee) {
+		snprintf(d->policy_id, sizeof(d->policy_id), "pol_0123456789abcdef");
+		d->policy_version = 3;
+	}
+	d->created_at = at;
+}
+
+/* Records round-trip every field (NULL callee/trust/policy included), scan
+ * is [from, to) in time then id order with a limit, and scoped by org. */
+STORE_CASE(delegation_records)
+{
+	struct org_fix a, b;
+	struct delegation_record d;
+	struct del_rows r = {0};
+	char ids[4][ID_MAX];
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(org_fix_create(s, &b), 0);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(rand_id(ids[i], "del_", 8), 0);
+		del_make(&d, a.org.org_id, ids[i], T0 + (i < 2 ? 10 : 20 + i), i % 2 == 0);
+		ASSERT_EQ(s->ops->delegation_insert(s, &d), 0);
+	}
+	ASSERT_EQ(s->ops->delegation_insert(s, &d), E(CONFLICT));
+	ASSERT_EQ(s->ops->delegation_scan(s, a.org.org_id, T0, T0 + 100, 10, collect_del, &r), 0);
+	ASSERT_EQ(r.n, 4);
+	ASSERT(strcmp(r.d[0].delegation_id, r.d[1].delegation_id) < 0); /* same time: by id */
+	for (int i = 0; i < 4; i++) {
+		const struct delegation_record *x = &r.d[i];
+		int callee = !strcmp(x->delegation_id, ids[0]) || !strcmp(x->delegation_id, ids[2]);
+
+		ASSERT_STR_EQ(x->caller_agent_id, "sales-agent");
+		ASSERT_STR_EQ(x->capability, "research");
+		ASSERT_EQ(x->budget_cap_micros, 250000);
+		ASSERT_STR_EQ(x->decision, "allow");
+		ASSERT_EQ(x->has_trust, callee);
+		ASSERT_STR_EQ(x->callee_agent_id, callee ? "research-1" : "");
+		if (callee) {
+			ASSERT(x->callee_trust == 0.875);
+			ASSERT_STR_EQ(x->policy_id, "pol_0123456789abcdef");
+			ASSERT_EQ(x->policy_version, 3);
+		} else {
+			ASSERT_STR_EQ(x->policy_id, "");
+		}
+	}
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->delegation_scan(s, a.org.org_id, T0 + 11, T0 + 23, 10, collect_del, &r), 0);
+	ASSERT_EQ(r.n, 1); /* only the one at T0 + 22 */
+	ASSERT_EQ(r.d[0].created_at, T0 + 22);
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->delegation_scan(s, a.org.org_id, T0, T0 + 100, 3, collect_del, &r), 0);
+	ASSERT_EQ(r.n, 3);
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(s->ops->delegation_scan(s, b.org.org_id, T0, T0 + 100, 10, collect_del, &r), 0);
+	ASSERT_EQ(r.n, 0);
+}
