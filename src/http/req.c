@@ -118,13 +118,16 @@ static int query_int(struct req *r, const char *name, long min, long max, long d
 	return 0;
 }
 
-void req_list_begin(struct req *r, struct req_list *l, int limit, int offset)
+int req_list_begin(struct req *r, struct req_list *l)
 {
+	int rc = req_page(r, &l->limit, &l->offset);
+
+	if (rc)
+		return rc;
 	l->n = 0;
-	l->limit = limit;
-	l->offset = offset;
 	jw_init(&l->jw, &r->out);
 	jw_raw(&l->jw, "[");
+	return 0;
 }
 
 int req_list_item(struct req_list *l)

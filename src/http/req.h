@@ -90,8 +90,8 @@ int req_json_body(struct req *r, json_t **out);
 int req_page(struct req *r, int *limit, int *offset);
 
 /*
- * Writing a paginated list into r->out: the store is asked for limit + 1
- * rows, and the extra one only tells has_more. Use: req_list_begin, then
+ * Writing a paginated list into r->out: the store is asked for l.limit + 1
+ * rows from l.offset, and the extra one only tells has_more. Use: req_list_begin, then
  * per row `if (req_list_item(&l)) write the row into &l.jw`, then
  * req_list_end (which answers 200, or fails with rc or a writer error).
  */
@@ -100,7 +100,9 @@ struct req_list {
 	int n, limit, offset;
 };
 
-void req_list_begin(struct req *r, struct req_list *l, int limit, int offset);
+/* Reads limit/offset from the query (req_page) and opens the array; on a
+ * bad page the request is answered 400 and the error returned. */
+int req_list_begin(struct req *r, struct req_list *l);
 int req_list_item(struct req_list *l); /* 1: write this row (comma done) */
 int req_list_end(struct req *r, struct req_list *l, int rc, const char *what);
 

@@ -163,12 +163,11 @@ int api_policy_list(struct req *r)
 {
 	struct store *st = r->app->store;
 	struct req_list l;
-	int limit, offset, rc = req_page(r, &limit, &offset);
+	int rc = req_list_begin(r, &l);
 
 	if (rc)
 		return rc;
-	req_list_begin(r, &l, limit, offset);
-	rc = st->ops->policy_list(st, r->auth.org.org_id, limit + 1, offset, list_one, &l);
+	rc = st->ops->policy_list(st, r->auth.org.org_id, l.limit + 1, l.offset, list_one, &l);
 	return req_list_end(r, &l, rc, "listing policies");
 }
 

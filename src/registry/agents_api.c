@@ -172,16 +172,15 @@ int api_agent_list(struct req *r)
 	struct store *st = r->app->store;
 	struct agent_filter f = {.org_id = r->auth.org.org_id};
 	struct req_list l;
-	int limit, offset, rc = req_page(r, &limit, &offset);
+	int rc = filter(r, "status", agent_statuses, &f.status);
 
 	if (!rc)
-		rc = filter(r, "status", agent_statuses, &f.status);
-	if (!rc)
 		rc = filter(r, "capability_type", agent_capability_types, &f.capability_type);
+	if (!rc)
+		rc = req_list_begin(r, &l);
 	if (rc)
 		return rc;
-	req_list_begin(r, &l, limit, offset);
-	rc = st->ops->agent_list(st, &f, limit + 1, offset, list_one, &l);
+	rc = st->ops->agent_list(st, &f, l.limit + 1, l.offset, list_one, &l);
 	return req_list_end(r, &l, rc, "listing agents");
 }
 
