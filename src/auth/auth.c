@@ -42,6 +42,15 @@ int agent_id_valid(const char *s)
 	return n <= AGENT_ID_MAX;
 }
 
+int auth_require_live(struct req *r, const char *what)
+{
+	if (r->auth.key.kind != KEY_LIVE)
+		return req_fail(r, E(FORBIDDEN),
+				"%s needs a live key (nx_live_...); test keys may read and evaluate",
+				what);
+	return 0;
+}
+
 int auth_request(struct req *r)
 {
 	struct app *app = r->app;

@@ -12,6 +12,11 @@
 
 int auth_request(struct req *r);
 
+/* Changes to org configuration (keys, policies) need a live key: test keys
+ * read and get decisions, never change live data. 0, or 403 answered;
+ * what names the action ("managing keys"). */
+int auth_require_live(struct req *r, const char *what);
+
 /* Extract the token of "Authorization: Bearer <token>" (case-insensitive
  * scheme, one space or more). Pure; NULL if absent or another scheme. */
 const char *auth_bearer(const char *header, size_t *len);

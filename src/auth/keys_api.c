@@ -8,6 +8,7 @@
 
 #include "auth/api.h"
 #include "auth/apikey.h"
+#include "auth/auth.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/jsonw.h"
@@ -16,24 +17,6 @@
 
 static const char *const kinds[] = {"live", "test", NULL};
 static const char *const create_fields[] = {"kind", "name", NULL};
-
-static int live_only(struct req *r)
-{
-	if (r->auth.key.kind != KEY_LIVE)
-		return req_fail(r, E(FORBIDDEN), "managing keys needs a live key (nx_live_...)");
-	return 0;
-}
-
-/* "key_" + 16 lowercase hex, as rand_id makes them. */
-static int key_id_valid(const char *s)
-{
-	if (strncmp(s, "key_", 4) || strlen(s) != 20)
-		return 0;
-	for (s += 4; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return 0;
-	return 1;
-}
 
 static void write_key(struct jsonw *jw, const struct api_key *k, const char *secret)
 {
@@ -58,7 +41,7 @@ int api_key_create(struct req *r)
 	json_t *body = NULL;
 	struct api_key k;
 	struct jsonw jw;
-	int rc = live_only(r), tries;
+	int rc = auth_require_live(r, "managing keys"), tries;
 
 	if (rc)
 		return rc;
@@ -73,8 +56,7 @@ int api_key_create(struct req *r)
 			rc = E(VALIDATION);
 		if (rc) {
 			json_decref(body);
-			return req_fail_details(r, rc, json_pack("{ss}", "field", e.field), "%s",
-						e.message);
+			return req_fail_jerr(r, &e);
 		}
 	}
 	for (tries = 0; tries < 3; tries++) {
@@ -120,11 +102,11 @@ int api_key_revoke(struct req *r)
 	const char *key_id = r->params[0];
 	int64_t revoked_at = 0;
 	struct jsonw jw;
-	int rc = live_only(r);
+	int rc = auth_require_live(r, "managing keys");
 
 	if (rc)
 		return rc;
-	if (!key_id_valid(key_id))
+	if (!rand_id_valid(key_id, "key_", 8))
 		return req_fail(r, E(NOT_FOUND), "key not found");
 	rc = st->ops->key_revoke(st, r->auth.org.org_id, key_id, r->now, &revoked_at);
 	if (rc == E(NOT_FOUND))

@@ -64,8 +64,7 @@ int api_org_register(struct req *r)
 		rc = json_get_enum(body, "", "plan", 1, plans, &plan, &e);
 	if (rc) {
 		json_decref(body);
-		return req_fail_details(r, rc, json_pack("{ss}", "field", e.field), "%s",
-					e.message);
+		return req_fail_jerr(r, &e);
 	}
 	memset(&o, 0, sizeof(o));
 	snprintf(o.name, sizeof(o.name), "%s", name);

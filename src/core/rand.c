@@ -66,6 +66,18 @@ void rand_fast_id(char *out, const char *prefix)
 	hex_encode(b, sizeof(b), out + pl);
 }
 
+int rand_id_valid(const char *s, const char *prefix, size_t nbytes)
+{
+	size_t pl = strlen(prefix);
+
+	if (strncmp(s, prefix, pl) || strlen(s) != pl + 2 * nbytes)
+		return 0;
+	for (s += pl; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
 int rand_id(char *out, const char *prefix, size_t nbytes)
 {
 	unsigned char b[16];

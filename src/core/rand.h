@@ -20,6 +20,9 @@ int rand_id(char *out, const char *prefix, size_t nbytes);
  * secrets (never use it for keys or tokens). */
 void rand_fast_id(char *out, const char *prefix);
 
+/* 1 if s is prefix + 2*nbytes lowercase hex, as rand_id makes them. */
+int rand_id_valid(const char *s, const char *prefix, size_t nbytes);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *p, size_t n, char *out);
 

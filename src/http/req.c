@@ -88,15 +88,18 @@ const char *req_query(struct req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int req_fail_jerr(struct req *r, const struct jerr *e)
+{
+	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", e->field), "%s",
+				e->message);
+}
+
 int req_json_body(struct req *r, json_t **out)
 {
 	struct jerr e = {{0}, {0}};
 	int rc = json_parse_object(r->body.data ? r->body.data : "", r->body.len, out, &e);
 
-	if (rc)
-		return req_fail_details(r, rc, json_pack("{ss}", "field", e.field), "%s",
-					e.message);
-	return 0;
+	return rc ? req_fail_jerr(r, &e) : 0;
 }
 
 static int query_int(struct req *r, const char *name, long min, long max, long dflt, long *out)

@@ -78,6 +78,11 @@ int req_fail(struct req *r, int rc, const char *fmt, ...) __attribute__((format(
 int req_fail_details(struct req *r, int rc, json_t *details, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* 400 VALIDATION_ERROR from a core/json.h error: its message, and
+ * details.field naming the field. */
+struct jerr;
+int req_fail_jerr(struct req *r, const struct jerr *e);
+
 /* Header and query helpers (borrowed strings, valid for the request). */
 const char *req_header(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *name);

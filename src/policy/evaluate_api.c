@@ -61,8 +61,7 @@ int api_policy_evaluate(struct req *r)
 		rc = json_get_money(body, "", "budget_cap_usd", 1, EVAL_BUDGET_MAX_MICROS,
 				    &pr.budget_cap_micros, &e);
 	if (rc) {
-		rc = req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", e.field), "%s",
-				      e.message);
+		rc = req_fail_jerr(r, &e);
 		goto out;
 	}
 	if (!agent_id_valid(caller)) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/jsonw.h"
@@ -25,34 +26,9 @@
 static const char *const upload_fields[] = {"name", "yaml", "priority", "enabled", NULL};
 static const char *const patch_fields[] = {"enabled", "priority", NULL};
 
-static int live_only(struct req *r)
-{
-	if (r->auth.key.kind != KEY_LIVE)
-		return req_fail(r, E(FORBIDDEN),
-				"changing policies needs a live key; test keys may evaluate");
-	return 0;
-}
-
 static int not_found(struct req *r)
 {
 	return req_fail(r, E(NOT_FOUND), "policy not found");
-}
-
-static int bad_field(struct req *r, const struct jerr *e)
-{
-	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", e->field), "%s",
-				e->message);
-}
-
-/* "pol_" + 16 lowercase hex, as rand_id makes them. */
-static int policy_id_valid(const char *s)
-{
-	if (strncmp(s, "pol_", 4) || strlen(s) != 20)
-		return 0;
-	for (s += 4; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return 0;
-	return 1;
 }
 
 static void write_policy(struct jsonw *jw, const struct policy *p)
@@ -106,7 +82,7 @@ int api_policy_upload(struct req *r)
 	int api_enabled = 1, enabled = 1, rc, has_prio, has_enabled;
 	char id[ID_MAX];
 
-	rc = live_only(r);
+	rc = auth_require_live(r, "changing policies");
 	if (!rc)
 		rc = req_json_body(r, &body);
 	if (rc)
@@ -125,7 +101,7 @@ int api_policy_upload(struct req *r)
 		rc = has_enabled;
 	if (rc) {
 		json_decref(body);
-		return bad_field(r, &e);
+		return req_fail_jerr(r, &e);
 	}
 	rc = parse_yaml(r, yaml, &doc);
 	if (rc) {
@@ -192,7 +168,7 @@ int api_policy_get(struct req *r)
 	struct jsonw jw;
 	int rc;
 
-	if (!policy_id_valid(id))
+	if (!rand_id_valid(id, "pol_", 8))
 		return not_found(r);
 	rc = st->ops->policy_get(st, r->auth.org.org_id, id, &p);
 	if (rc == E(NOT_FOUND))
@@ -224,7 +200,7 @@ int api_policy_version(struct req *r)
 	struct jsonw jw;
 	int rc;
 
-	if (!policy_id_valid(id) || !*vs || *end || v < 1 || v > 1000000000L)
+	if (!rand_id_valid(id, "pol_", 8) || !*vs || *end || v < 1 || v > 1000000000L)
 		return not_found(r);
 	rc = st->ops->policy_version_yaml(st, r->auth.org.org_id, id, (int)v, &yaml);
 	if (rc == E(NOT_FOUND))
@@ -249,7 +225,7 @@ static int patch(struct req *r, const int *enabled, const int *priority)
 	struct policy p = {.yaml = NULL};
 	int rc;
 
-	if (!policy_id_valid(id))
+	if (!rand_id_valid(id, "pol_", 8))
 		return not_found(r);
 	rc = st->ops->policy_patch(st, r->auth.org.org_id, id, enabled, priority, r->now);
 	if (!rc)
@@ -270,7 +246,7 @@ int api_policy_patch(struct req *r)
 	int64_t prio = 0;
 	int enabled = 0, rc, has_enabled, has_prio, p32;
 
-	rc = live_only(r);
+	rc = auth_require_live(r, "changing policies");
 	if (!rc)
 		rc = req_json_body(r, &body);
 	if (rc)
@@ -282,7 +258,7 @@ int api_policy_patch(struct req *r)
 							   POLICY_PRIORITY_MAX, &prio, &e);
 	json_decref(body);
 	if (rc || has_enabled < 0 || has_prio < 0)
-		return bad_field(r, &e);
+		return req_fail_jerr(r, &e);
 	if (has_enabled == 1 && has_prio == 1)
 		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "body"),
 					"body: give enabled and/or priority");
@@ -292,7 +268,7 @@ int api_policy_patch(struct req *r)
 
 int api_policy_delete(struct req *r)
 {
-	int off = 0, rc = live_only(r);
+	int off = 0, rc = auth_require_live(r, "changing policies");
 
 	return rc ? rc : patch(r, &off, NULL);
 }
@@ -401,7 +377,7 @@ int api_policy_simulate(struct req *r)
 	if (!rc && json_get_int(body, "", "limit", 0, 1, SIM_MAX_LIMIT, &limit, &e) < 0)
 		rc = E(VALIDATION);
 	if (rc) {
-		rc = bad_field(r, &e);
+		rc = req_fail_jerr(r, &e);
 		goto out;
 	}
 	rc = sim_time(r, body, "to", r->now + 1, &to);

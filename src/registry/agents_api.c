@@ -46,8 +46,7 @@ static int read_definition(struct req *r, const char *path_id, struct agent *a)
 	if (rc) {
 		json_decref(body);
 		if (rc == E(VALIDATION))
-			return req_fail_details(r, rc, json_pack("{ss}", "field", e.field), "%s",
-						e.message);
+			return req_fail_jerr(r, &e);
 		return req_fail(r, rc, "out of memory");
 	}
 	snprintf(a->org_id, sizeof(a->org_id), "%s", r->auth.org.org_id);
