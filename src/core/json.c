@@ -277,16 +277,15 @@ int json_get_enum(const json_t *obj, const char *path, const char *key, int requ
 
 	if (rc)
 		return rc;
-	for (const char *const *a = allowed; *a; a++) {
+	for (const char *const *a = allowed; *a; a++)
 		if (!strcmp(*a, s)) {
 			*out = *a;
 			return 0;
 		}
+	/* refused: only now spell out the choices */
+	for (const char *const *a = allowed; *a && used < sizeof(list); a++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
 					 a == allowed ? "" : ", ", *a);
-		if (used >= sizeof(list))
-			used = sizeof(list) - 1;
-	}
 	json_path(f, sizeof(f), path, key);
 	return jerr_set(e, f, "must be one of %s", list);
 }
