@@ -46,6 +46,18 @@ void policy_release(struct policy *p)
 	p->yaml = NULL;
 }
 
+void delegation_release(struct delegation *d)
+{
+	free(d->task_input);
+	free(d->context_scope);
+	free(d->policy_result);
+	free(d->callback_url);
+	free(d->result);
+	free(d->error_message);
+	d->task_input = d->context_scope = d->policy_result = NULL;
+	d->callback_url = d->result = d->error_message = NULL;
+}
+
 int store_open(const char *uri, int pool, struct store **out, char *msg, size_t msgsz)
 {
 	*out = NULL;

@@ -132,6 +132,122 @@ struct delegation_record {
 	int64_t created_at;
 };
 
+/*
+ * A delegation through its whole life (migration 0004). rec holds the
+ * decision inputs; the rest is the lifecycle. Statuses: pending_approval,
+ * dispatched (open: budget held), then exactly one final status:
+ * completed, failed, timed_out, blocked, expired. Owned strings are freed
+ * by delegation_release.
+ */
+#define DELEGATION_STATUS_MAX 20
+#define PERIOD_LEN 8 /* "YYYY-MM" + NUL */
+
+struct delegation {
+	struct delegation_record rec;
+	char status[DELEGATION_STATUS_MAX];
+	char key_id[ID_MAX];          /* the API key that asked */
+	char task_type[CAPABILITY_MAX + 1];
+	char *task_input;             /* owned; compact JSON text */
+	char *context_scope;          /* owned; compact JSON array text */
+	char *policy_result;          /* owned; compact JSON object text */
+	char policy_ref[POLICY_NAME_MAX * UTF8_MAX + 1]; /* deciding policy's name, "" none */
+	int64_t timeout_ms;
+	char *callback_url;           /* owned; NULL: synchronous */
+	char period[PERIOD_LEN];      /* budget month the hold/charge is against */
+	int64_t hold_micros;          /* held now; 0 once final */
+	int64_t budget_limit_micros;  /* org monthly budget at open; -1 unlimited */
+	int64_t cost_micros;          /* charged (<= cap) */
+	int64_t reported_cost_micros; /* what the callee said; -1 none */
+	int overrun;                  /* reported above the cap: charged at the cap */
+	int64_t llm_tokens;           /* -1 none */
+	int64_t latency_ms;           /* -1 none */
+	char *result;                 /* owned; JSON text; NULL none */
+	char error_code[32];          /* err_code() of the failure, "" none */
+	char *error_message;          /* owned; NULL none */
+	int64_t audit_event;          /* 0 until final */
+	double trust_before, trust_after; /* NaN: no callee / not final */
+	int64_t budget_remaining_micros;  /* after this delegation; -1 unlimited */
+	int64_t dispatched_at, expires_at, settled_at; /* unix seconds; 0 none */
+};
+
+void delegation_release(struct delegation *d); /* frees owned strings; d may be reused */
+
+struct delegation_filter {
+	const char *org_id;
+	const char *agent_id; /* NULL: any; else caller or callee */
+	const char *status;   /* NULL: any */
+	int64_t from, to;     /* from <= created_at < to; 0 / INT64_MAX for open ends */
+};
+
+/*
+ * One unit of ledger work. ledger_apply runs a batch of them in one
+ * transaction (one fsync for the batch: group commit); each op succeeds or
+ * fails alone (a failing op leaves no trace and sets its rc).
+ *
+ * LEDGER_OPEN inserts d (d->status: dispatched, pending_approval or
+ * blocked; d->rec.created_at, period, budget_limit_micros set).
+ *  - idem_key non-NULL: the org's key is claimed for d's id first. When the
+ *    key exists from the last 24 h (older rows are replaced): same
+ *    idem_hash -> rc 0, idem IDEM_EXISTING, idem_delegation_id set, nothing
+ *    else written; other hash -> rc 0, idem IDEM_MISMATCH, nothing written.
+ *  - dispatched / pending_approval: d->rec.budget_cap_micros is held in
+ *    budget_periods (org, period): only if limit < 0 or spent + held + cap
+ *    <= limit, atomically (also across processes). If it does not fit, d is
+ *    stored blocked instead with error_code BUDGET_EXCEEDED (budget_refused
+ *    set) and settled at once like any blocked one.
+ *  - blocked: settled in the same transaction (see SETTLE), cost 0.
+ *  On return d->status, hold_micros, error_code reflect what was stored;
+ *  for a blocked one the SETTLE outputs are filled too.
+ *
+ * LEDGER_SETTLE ends the open delegation (d->rec.org_id,
+ * d->rec.delegation_id) with d->status final (completed, failed, timed_out,
+ * blocked, expired) and its outcome fields (cost_micros <= the hold,
+ * reported_cost_micros, overrun, llm_tokens, latency_ms, result,
+ * error_code, error_message, settled_at). rc CONFLICT when it is not open
+ * any more (someone settled it first: nothing written). In one transaction:
+ *  - the row's final status and usage; hold_micros 0;
+ *  - budget_periods: held -= hold, spent += cost_micros;
+ *  - one audit_log entry: event_id = ++orgs.audit_seq (serialized per org,
+ *    also across processes), decision ALLOW (completed/failed/timed_out),
+ *    BLOCK (blocked/expired), with cost, budget_remaining (limit - spent -
+ *    held after, -1 when unlimited) and trust before/after;
+ *  - the callee (if any) for completed/failed/timed_out: trust_score +=
+ *    trust_alpha * (trust_signal - trust_score); settled_count + 1;
+ *    completed_count + 1 when completed; a probationary callee with
+ *    completed_count >= promote_after becomes active. For blocked/expired
+ *    trust is read, not changed (before == after);
+ *  - completed: a billing_events row (billing_id = "bill_" + delegation
+ *    id, amount = cost_micros, state pending, next_attempt_at = now),
+ *    at most one per delegation;
+ *  - failed/timed_out with cb_max_failures > 0: an agent_failures row, and
+ *    if the callee's failures with at > now - cb_window_seconds reach
+ *    cb_max_failures it is paused (prior_status kept, as agent_set_paused)
+ *    and circuit_opened is set.
+ *  Outputs in d: audit_event, budget_remaining_micros, trust_before,
+ *  trust_after, settled_at.
+ */
+enum ledger_kind { LEDGER_OPEN, LEDGER_SETTLE };
+enum ledger_idem { IDEM_NEW = 0, IDEM_EXISTING, IDEM_MISMATCH };
+
+struct ledger_op {
+	enum ledger_kind kind;
+	struct delegation *d;         /* borrowed; outputs written into it */
+	const char *idem_key;         /* OPEN: NULL or the Idempotency-Key */
+	unsigned char idem_hash[32];  /* OPEN: SHA-256 of the request body */
+	double trust_signal;          /* SETTLE: outcome quality in [0, 1] */
+	double trust_alpha;           /* SETTLE: weight of this outcome, (0, 1] */
+	int64_t promote_after;        /* SETTLE: completions to leave probation */
+	int64_t cb_max_failures;      /* SETTLE: 0 = no circuit breaker */
+	int64_t cb_window_seconds;
+	int64_t now;                  /* unix seconds */
+	/* outputs */
+	int rc;
+	int idem;                     /* enum ledger_idem */
+	char idem_delegation_id[ID_MAX];
+	int budget_refused;
+	int circuit_opened;
+};
+
 struct store;
 
 struct store_ops {
@@ -219,6 +335,26 @@ struct store_ops {
 	int (*delegation_scan)(struct store *s, const char *org_id, int64_t from, int64_t to,
 			       int limit, int (*cb)(void *ctx, const struct delegation_record *d),
 			       void *ctx);
+
+	/* Run ops[0..n) in one transaction (see struct ledger_op). Returns 0
+	 * when the batch committed (each op's own outcome in its rc), or
+	 * E(INTERNAL) when the transaction failed as a whole (every rc set to
+	 * it, nothing written). */
+	int (*ledger_apply)(struct store *s, struct ledger_op *ops, size_t n);
+	/* One delegation of the org, every field. */
+	int (*delegation_get)(struct store *s, const char *org_id, const char *delegation_id,
+			      struct delegation *out);
+	/* Delegations matching f, newest first (created_at desc, id desc). */
+	int (*delegation_list)(struct store *s, const struct delegation_filter *f, int limit,
+			       int offset, int (*cb)(void *ctx, const struct delegation *d),
+			       void *ctx);
+	/* Open delegations of any org with status dispatched and
+	 * expires_at < before: orphans of a stopped process, for the sweeper. */
+	int (*delegation_overdue)(struct store *s, int64_t before, int limit,
+				  int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+	/* The org's budget month: spent and held (0, 0 when no row). */
+	int (*budget_get)(struct store *s, const char *org_id, const char *period,
+			  int64_t *spent_micros, int64_t *held_micros);
 };
 
 struct store {
