@@ -12,7 +12,10 @@
  * the request allows private addresses (--dev), every address the name
  * resolves to is checked at connect time (CURLOPT_OPENSOCKETFUNCTION with
  * netaddr_is_public) so DNS cannot smuggle loopback, private, link-local or
- * metadata addresses in. Connections are kept alive and reused per host.
+ * metadata addresses in; the peer of a reused connection is checked again
+ * before each request. Proxies from the environment are ignored (a proxy
+ * would resolve the name itself). Connections are kept alive and reused
+ * per host.
  */
 #ifndef NEXRA_DELEGATION_OUTBOUND_H
 #define NEXRA_DELEGATION_OUTBOUND_H
@@ -22,6 +25,7 @@
 
 #define OUTBOUND_MAX_RESPONSE (1024 * 1024) /* default body cap */
 #define OUTBOUND_MAX_HEADERS 16
+#define OUTBOUND_MAX_PENDING 65536 /* queued + in flight; submit refuses past it */
 
 enum outbound_result {
 	OUTBOUND_OK,        /* an HTTP response was received (any status) */
@@ -44,7 +48,9 @@ struct outbound_response {
 struct outbound_request {
 	const char *url;
 	const char *headers[OUTBOUND_MAX_HEADERS]; /* "Name: value", NULL-ended */
-	const char *body;       /* POST body (method is POST when non-NULL, else GET) */
+	/* POST body (method is POST when non-NULL, else GET); sent with
+	 * "Content-Type: application/json" unless headers name another. */
+	const char *body;
 	size_t body_len;
 	int64_t timeout_ms;     /* whole exchange, > 0 */
 	size_t max_response;    /* 0: OUTBOUND_MAX_RESPONSE */
@@ -60,8 +66,11 @@ struct outbound;
 int outbound_new(struct outbound **out);
 
 /* Queue a request. Every string and the body are copied before return.
- * 0, or E(UNAVAILABLE) after outbound_free began, E(INTERNAL) on memory:
- * then done is not called. */
+ * 0, or E(UNAVAILABLE) after outbound_free began or with
+ * OUTBOUND_MAX_PENDING requests pending, E(VALIDATION) for a request
+ * without url or done, timeout_ms <= 0, or a header with a control
+ * character or no colon, E(INTERNAL) on memory: then done is not called.
+ * Safe from any thread, including from done. */
 int outbound_submit(struct outbound *o, const struct outbound_request *req);
 
 /* Requests queued or in flight. */
