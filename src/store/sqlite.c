@@ -15,6 +15,9 @@
  * caches whose validity is tied to generation counters shared by every
  * process on the file (store/keycache.h, store/shmgen.h): writes that can
  * change a cached row bump their counter after they commit.
+ *
+ * The delegation ledger (ledger_apply and its reads) is in sqlite_ledger.c;
+ * sqlite_int.h holds what the two files share.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include "store/keycache.h"
 #include "store/migrations.h"
 #include "store/pool.h"
+#include "store/sqlite_int.h"
 #include "store/store.h"
 #include "core/banned.h"
 
@@ -119,23 +123,6 @@ static const char *const sql[S__COUNT] = {
 			   "WHERE org_id = ?1 AND agent_id = ?2 AND status = 'paused'",
 };
 
-struct sconn {
-	sqlite3 *db;
-	sqlite3_stmt *st[S__COUNT];
-};
-
-struct sqlite_store {
-	struct store base; /* first: struct store * converts back */
-	struct pool pool;
-	pthread_mutex_t writer; /* one writer at a time in this process */
-	struct rowcache cache;
-};
-
-static struct sqlite_store *ss(struct store *s)
-{
-	return (struct sqlite_store *)s;
-}
-
 /* The prepared statement id on c, reset and ready to bind; NULL on error. */
 static sqlite3_stmt *stmt(struct sconn *c, enum stmt id)
 {
@@ -147,58 +134,11 @@ static sqlite3_stmt *stmt(struct sconn *c, enum stmt id)
 	return c->st[id];
 }
 
-static void done(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-/* Map a step/exec result to our errors. */
-static int fail(struct sconn *c, int src)
-{
-	if ((src & 0xff) == SQLITE_CONSTRAINT)
-		return E(CONFLICT);
-	store_set_error("sqlite: %s", sqlite3_errmsg(c->db));
-	return E(INTERNAL);
-}
-
-/* Run a statement that returns no rows. */
-static int run(struct sconn *c, sqlite3_stmt *st)
-{
-	int src = sqlite3_step(st);
-	int rc = (src == SQLITE_DONE || src == SQLITE_ROW) ? 0 : fail(c, src);
-
-	done(st);
-	return rc;
-}
-
 static int txn(struct sconn *c, enum stmt id)
 {
 	sqlite3_stmt *st = stmt(c, id);
 
 	return st ? run(c, st) : E(INTERNAL);
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outsz)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	snprintf(out, outsz, "%s", t ? (const char *)t : "");
-}
-
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t ? strdup((const char *)t) : NULL;
 }
 
 static void read_org(sqlite3_stmt *st, int i, struct org *o)
@@ -285,16 +225,6 @@ static void bind_agent(sqlite3_stmt *st, const struct agent *a)
 	sqlite3_bind_int64(st, 18, a->registered_at);
 	sqlite3_bind_int64(st, 19, a->updated_at);
 }
-
-#define WITH_CONN(s, c) struct sconn *c = pool_acquire(&ss(s)->pool)
-#define END_CONN(s, c) pool_return(&ss(s)->pool, c)
-/* Writers: the process-wide writer mutex, then a connection. */
-#define WITH_WRITER(s, c)                                                              \
-	pthread_mutex_lock(&ss(s)->writer);                                            \
-	WITH_CONN(s, c)
-#define END_WRITER(s, c)                                                               \
-	END_CONN(s, c);                                                                \
-	pthread_mutex_unlock(&ss(s)->writer)
 
 /* ---- operations -------------------------------------------------------- */
 
@@ -1081,6 +1011,8 @@ static void conn_close(struct sconn *c)
 		return;
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < SQLITE_LEDGER_STMTS; i++)
+		sqlite3_finalize(c->ledger[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1123,11 +1055,16 @@ static const struct store_ops sqlite_ops = {
 	.policy_stamp = op_policy_stamp,
 	.delegation_insert = op_delegation_insert,
 	.delegation_scan = op_delegation_scan,
+	.ledger_apply = sqlite_ledger_apply,
+	.delegation_get = sqlite_delegation_get,
+	.delegation_list = sqlite_delegation_list,
+	.delegation_overdue = sqlite_delegation_overdue,
+	.budget_get = sqlite_budget_get,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)
 {
-	struct sconn *c = calloc(1, sizeof(*c));
+	struct sconn *c = calloc(1, sizeof(*c) + S__COUNT * sizeof(c->st[0]));
 	int src;
 
 	*out = NULL;

@@ -1,0 +1,118 @@
+/*
+ * Internals shared by the files of the SQLite backend (sqlite.c: the
+ * connection pool, the core operations and the function table;
+ * sqlite_ledger.c: the delegation ledger). Nothing outside src/store/sqlite*
+ * includes this.
+ *
+ * A connection carries two tables of prepared statements: sqlite.c's
+ * (indexed by its private enum, a flexible array sized when the connection
+ * is allocated) and sqlite_ledger.c's (SQLITE_LEDGER_STMTS slots). Both are
+ * prepared on first use with SQLITE_PREPARE_PERSISTENT and finalized when the
+ * connection closes.
+ */
+#ifndef NEXRA_STORE_SQLITE_INT_H
+#define NEXRA_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "store/keycache.h"
+#include "store/pool.h"
+#include "store/store.h"
+
+#define SQLITE_LEDGER_STMTS 32 /* statement slots of sqlite_ledger.c */
+
+struct sconn {
+	sqlite3 *db;
+	sqlite3_stmt *ledger[SQLITE_LEDGER_STMTS];
+	sqlite3_stmt *st[]; /* sqlite.c's statements (its enum stmt) */
+};
+
+struct sqlite_store {
+	struct store base; /* first: struct store * converts back */
+	struct pool pool;
+	pthread_mutex_t writer; /* one writer at a time in this process */
+	struct rowcache cache;
+};
+
+static inline struct sqlite_store *ss(struct store *s)
+{
+	return (struct sqlite_store *)s;
+}
+
+#define WITH_CONN(s, c) struct sconn *c = pool_acquire(&ss(s)->pool)
+#define END_CONN(s, c) pool_return(&ss(s)->pool, c)
+/* Writers: the process-wide writer mutex, then a connection. */
+#define WITH_WRITER(s, c)                                                              \
+	pthread_mutex_lock(&ss(s)->writer);                                            \
+	WITH_CONN(s, c)
+#define END_WRITER(s, c)                                                               \
+	END_CONN(s, c);                                                                \
+	pthread_mutex_unlock(&ss(s)->writer)
+
+/* Reset a statement after use and drop its bindings. */
+static inline void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Map a step/exec result to our errors. */
+static inline int fail(struct sconn *c, int src)
+{
+	if ((src & 0xff) == SQLITE_CONSTRAINT)
+		return E(CONFLICT);
+	store_set_error("sqlite: %s", sqlite3_errmsg(c->db));
+	return E(INTERNAL);
+}
+
+/* Run a statement that returns no rows. */
+static inline int run(struct sconn *c, sqlite3_stmt *st)
+{
+	int src = sqlite3_step(st);
+	int rc = (src == SQLITE_DONE || src == SQLITE_ROW) ? 0 : fail(c, src);
+
+	done(st);
+	return rc;
+}
+
+/* s bound as text (borrowed until the statement is reset), NULL as NULL. */
+static inline void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static inline void col_copy(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(out, outsz, "%s", t ? (const char *)t : "");
+}
+
+/* A malloc'd copy of a text column; NULL for NULL (or out of memory). */
+static inline char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+/* The delegation ledger (sqlite_ledger.c); store.h documents each. */
+int sqlite_ledger_apply(struct store *s, struct ledger_op *ops, size_t n);
+int sqlite_delegation_get(struct store *s, const char *org_id, const char *delegation_id,
+			  struct delegation *out);
+int sqlite_delegation_list(struct store *s, const struct delegation_filter *f, int limit,
+			   int offset, int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+int sqlite_delegation_overdue(struct store *s, int64_t before, int limit,
+			      int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+int sqlite_budget_get(struct store *s, const char *org_id, const char *period,
+		      int64_t *spent_micros, int64_t *held_micros);
+
+#endif
