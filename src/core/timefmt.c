@@ -124,3 +124,23 @@ void time_rfc3339_ms(int64_t unix_ms, char *out)
 	out[cached_n + 4] = 'Z';
 	out[cached_n + 5] = '\0';
 }
+
+void time_month(int64_t unix_s, char *out)
+{
+	time_t t = (time_t)unix_s;
+	struct tm tm;
+	unsigned y, m;
+
+	gmtime_r(&t, &tm);
+	y = (unsigned)(tm.tm_year + 1900) % 10000u;
+	m = (unsigned)tm.tm_mon + 1u;
+
+	out[0] = (char)('0' + y / 1000);
+	out[1] = (char)('0' + y / 100 % 10);
+	out[2] = (char)('0' + y / 10 % 10);
+	out[3] = (char)('0' + y % 10);
+	out[4] = '-';
+	out[5] = (char)('0' + m / 10 % 10);
+	out[6] = (char)('0' + m % 10);
+	out[7] = '\0';
+}

@@ -21,6 +21,9 @@ void time_rfc3339(int64_t unix_s, char *out);
  * are dropped) into unix seconds. 0, or E(VALIDATION). Pure. */
 int time_parse_rfc3339(const char *s, int64_t *out);
 
+/* The UTC calendar month of unix_s, "2026-03", into out (>= 8 bytes). */
+void time_month(int64_t unix_s, char *out);
+
 /* Millisecond form "2026-03-13T21:00:00.123Z" (for logs). */
 void time_rfc3339_ms(int64_t unix_ms, char *out);
 

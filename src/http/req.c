@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/timefmt.h"
 #include "core/json.h"
 #include "core/banned.h"
 
@@ -55,6 +56,8 @@ static int fail(struct req *r, int rc, json_t *details, const char *fmt, va_list
 		snprintf(r->err_message, sizeof(r->err_message), "%s", err_message(rc));
 	json_decref(r->err_details);
 	r->err_details = details;
+	free(r->err_details_raw);
+	r->err_details_raw = NULL;
 	return rc;
 }
 
@@ -75,6 +78,17 @@ int req_fail_details(struct req *r, int rc, json_t *details, const char *fmt, ..
 	va_start(ap, fmt);
 	rc = fail(r, rc, details, fmt, ap);
 	va_end(ap);
+	return rc;
+}
+
+int req_fail_raw(struct req *r, int rc, char *details, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = fail(r, rc, NULL, fmt, ap);
+	va_end(ap);
+	r->err_details_raw = details;
 	return rc;
 }
 
@@ -161,5 +175,35 @@ int req_page(struct req *r, int *limit, int *offset)
 		return rc;
 	*limit = (int)l;
 	*offset = (int)o;
+	return 0;
+}
+
+int req_query_enum(struct req *r, const char *name, const char *const *allowed,
+		   const char **out)
+{
+	const char *v = req_query(r, name);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	for (const char *const *a = allowed; *a; a++)
+		if (!strcmp(*a, v)) {
+			*out = *a;
+			return 0;
+		}
+	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", name),
+				"%s: unknown value '%s'", name, v);
+}
+
+int req_query_time(struct req *r, const char *name, int64_t *out)
+{
+	const char *v = req_query(r, name);
+
+	if (!v)
+		return 0;
+	if (time_parse_rfc3339(v, out))
+		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", name),
+					"%s: expected an RFC 3339 time like 2026-03-16T14:22:38Z",
+					name);
 	return 0;
 }

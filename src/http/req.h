@@ -45,6 +45,7 @@ struct req {
 	int body_too_large;
 	size_t discarded;           /* body bytes dropped after going too large */
 	int answered;               /* a response is queued */
+	int suspended;              /* parked by req_suspend: answered on resume */
 
 	/* set by auth */
 	int authed;
@@ -62,6 +63,7 @@ struct req {
 	int list_limit, list_offset;
 	char err_message[400];
 	json_t *err_details;        /* owned; NULL: {} */
+	char *err_details_raw;      /* owned; rendered details JSON (wins over err_details) */
 	char allow[64];             /* Allow header for 405 */
 	const char *raw_type;       /* non-NULL: r->out is the whole body, of this type */
 };
@@ -78,14 +80,38 @@ int req_fail(struct req *r, int rc, const char *fmt, ...) __attribute__((format(
 int req_fail_details(struct req *r, int rc, json_t *details, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Failure whose details are already rendered JSON text (ownership of
+ * details taken; may be NULL). */
+int req_fail_raw(struct req *r, int rc, char *details, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* 400 VALIDATION_ERROR from a core/json.h error: its message, and
  * details.field naming the field. */
 struct jerr;
 int req_fail_jerr(struct req *r, const struct jerr *e);
 
+/*
+ * Parking a request that waits on something else (a commit, a callee):
+ * the handler calls req_suspend(r) and returns its result; no thread is
+ * held meanwhile. Later any thread fills the response with exactly one of
+ * req_ok*() / req_fail*() and calls req_resume(r), once; the server then
+ * answers it as if the handler had just returned.
+ */
+int req_suspend(struct req *r);
+void req_resume(struct req *r);
+
 /* Header and query helpers (borrowed strings, valid for the request). */
 const char *req_header(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *name);
+
+/* A query parameter that must be one of allowed (NULL-terminated): *out
+ * is the matching entry of allowed, or NULL when absent; 400 otherwise. */
+int req_query_enum(struct req *r, const char *name, const char *const *allowed,
+		   const char **out);
+
+/* A query parameter holding an RFC 3339 time: *out unix seconds (left as
+ * is when absent); 400 otherwise. */
+int req_query_time(struct req *r, const char *name, int64_t *out);
 
 /* Parse the body as a JSON object (core/json.h rules); on failure the
  * request is answered 400 and the error returned. */

@@ -4,6 +4,7 @@
  * rows of the same shape.
  */
 #include "auth/api.h"
+#include "delegation/api.h"
 #include "http/router.h"
 #include "http/service.h"
 #include "policy/api.h"
@@ -35,6 +36,10 @@ const struct route routes[] = {
 	{"PATCH", "/v1/policies/{policy_id}", api_policy_patch, 0},
 	{"DELETE", "/v1/policies/{policy_id}", api_policy_delete, 0},
 	{"GET", "/v1/policies/{policy_id}/versions/{version}", api_policy_version, 0},
+
+	{"POST", "/v1/delegate", api_delegate, 0},
+	{"GET", "/v1/delegations", api_delegation_list, 0},
+	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -53,6 +53,7 @@ static void req_free(struct req *r)
 	buf_release(&r->body);
 	buf_release(&r->out);
 	json_decref(r->err_details);
+	free(r->err_details_raw);
 	free(r->param_store);
 	free(r);
 }
@@ -95,7 +96,8 @@ static int render(struct req *r, struct buf *body, long long latency_ms)
 		jw_kstr(&jw, "message", r->err_message[0] && r->status < 500 ? r->err_message
 									      : err_message(r->rc));
 		details = r->err_details ? json_dumps(r->err_details, JSON_COMPACT) : NULL;
-		jw_kraw(&jw, "details", details ? details : "{}");
+		jw_kraw(&jw, "details", r->err_details_raw ? r->err_details_raw
+							   : details ? details : "{}");
 		free(details);
 		jw_obj_close(&jw);
 	} else {
@@ -262,6 +264,18 @@ static void dispatch(struct req *r)
 		req_fail(r, rc, NULL);
 }
 
+int req_suspend(struct req *r)
+{
+	r->suspended = 1;
+	MHD_suspend_connection(r->conn);
+	return 0;
+}
+
+void req_resume(struct req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -309,9 +323,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (r->answered)
 		return MHD_YES;
+	if (r->suspended) /* called again after req_resume: the answer is ready */
+		return respond(r);
 	if (r->body_too_large)
 		return respond(r);
 	dispatch(r);
+	if (r->suspended)
+		return MHD_YES;
 	return respond(r);
 }
 
@@ -442,9 +460,14 @@ int server_start(struct app *app, const char *listen_on, struct server **out, ch
 	return 0;
 }
 
-void server_stop(struct server *s, int grace_s)
+static void wait_idle(struct server *s, uint64_t deadline)
 {
-	uint64_t deadline = time_mono_ns() + (uint64_t)grace_s * 1000000000ull;
+	while (atomic_load(&s->app->in_flight) > 0 && time_mono_ns() < deadline)
+		usleep(10000);
+}
+
+void server_drain(struct server *s, int grace_s)
+{
 	MHD_socket lfd;
 
 	if (!s)
@@ -452,11 +475,17 @@ void server_stop(struct server *s, int grace_s)
 	lfd = MHD_quiesce_daemon(s->d);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
-	while (atomic_load(&s->app->in_flight) > 0 && time_mono_ns() < deadline)
-		usleep(10000);
+	wait_idle(s, time_mono_ns() + (uint64_t)grace_s * 1000000000ull);
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	wait_idle(s, time_mono_ns() + 2000000000ull);
 	if (atomic_load(&s->app->in_flight) > 0)
-		log_msg("warn", "shutdown", "%d requests still in flight after %d s",
-			atomic_load(&s->app->in_flight), grace_s);
+		log_msg("warn", "shutdown", "%d requests still in flight at stop",
+			atomic_load(&s->app->in_flight));
 	MHD_stop_daemon(s->d);
 	free(s);
 }

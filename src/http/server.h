@@ -18,8 +18,13 @@ struct server;
 int server_start(struct app *app, const char *listen, struct server **out, char *addr,
 		 size_t addrsz, char *msg, size_t msgsz);
 
-/* Stop accepting, let in-flight requests finish (up to grace_s seconds),
- * then stop the threads and free the server. */
-void server_stop(struct server *s, int grace_s);
+/* Stop accepting and let in-flight requests finish, up to grace_s
+ * seconds. The server keeps serving the connections it has (parked
+ * requests can still be answered). */
+void server_drain(struct server *s, int grace_s);
+
+/* Give the last answers a moment to go out, then stop the threads and
+ * free the server. NULL is fine. */
+void server_free(struct server *s);
 
 #endif

@@ -4,6 +4,7 @@
  * shutting down) and GET /metrics (Prometheus text).
  */
 #include "http/service.h"
+#include "delegation/delegator.h"
 
 #include "core/err.h"
 #include "core/jsonw.h"
@@ -30,6 +31,8 @@ int api_metrics(struct req *r)
 	int rc = metrics_render(r->app->metrics, &r->out, atomic_load(&r->app->in_flight),
 				r->app->store->ops->name);
 
+	if (!rc && r->app->delegator)
+		rc = delegator_metrics(r->app->delegator, &r->out);
 	if (rc)
 		return req_fail(r, rc, "rendering metrics failed");
 	r->raw_type = "text/plain; version=0.0.4; charset=utf-8";

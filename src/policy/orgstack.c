@@ -24,6 +24,7 @@ static int add_one(void *ctx, const struct policy *p)
 		.priority = p->priority,
 		.enabled = p->enabled,
 		.created = p->seq,
+		.name = p->name,
 	};
 	int rc = policy_parse(p->yaml ? p->yaml : "", p->yaml ? strlen(p->yaml) : 0, &doc, &err);
 

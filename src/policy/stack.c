@@ -24,6 +24,7 @@
 
 struct entry {
 	char id[POLICY_ID_MAX];
+	char *name; /* owned */
 	int64_t version, priority, created;
 	size_t seq; /* order of policy_stack_add */
 	int enabled;
@@ -81,8 +82,10 @@ void policy_stack_free(struct policy_stack *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		policy_doc_free(s->entries[i].doc);
+		free(s->entries[i].name);
+	}
 	free(s->entries);
 	free(s->flat);
 	free(s->tab);
@@ -119,6 +122,11 @@ int policy_stack_add(struct policy_stack *s, const struct policy_meta *meta,
 	e = &s->entries[s->n];
 	memset(e, 0, sizeof(*e));
 	memcpy(e->id, meta->policy_id, idlen + 1);
+	e->name = strdup(meta->name ? meta->name : meta->policy_id);
+	if (!e->name) {
+		rc = E(INTERNAL);
+		goto out;
+	}
 	e->version = meta->version;
 	e->priority = meta->priority;
 	e->created = meta->created;
@@ -382,6 +390,7 @@ int policy_decide(const struct policy_stack *s, const struct policy_request *req
 	e = &s->entries[f->entry];
 	out->basis = POLICY_BASIS_RULE;
 	out->policy_id = e->id;
+	out->policy_name = e->name;
 	out->policy_version = e->version;
 	out->rule_index = f->index;
 	out->rule = f->rule;
@@ -503,6 +512,7 @@ void policy_decision_write(struct jsonw *jw, const struct policy_decision *d)
 	jw_kstr(jw, "reason", policy_basis_name(d->basis));
 	jw_kstr(jw, "policy_id", d->policy_id);
 	if (d->basis == POLICY_BASIS_RULE) {
+		jw_kstr(jw, "policy_ref", d->policy_name);
 		jw_kint(jw, "policy_version", d->policy_version);
 		jw_kint(jw, "rule_index", (int64_t)d->rule_index);
 		jw_kstr(jw, "rule_capability", d->rule_capability);
@@ -511,6 +521,7 @@ void policy_decision_write(struct jsonw *jw, const struct policy_decision *d)
 		else
 			jw_kraw(jw, "hitl_timeout_seconds", "null");
 	} else {
+		jw_kraw(jw, "policy_ref", "null");
 		jw_kraw(jw, "policy_version", "null");
 		jw_kraw(jw, "rule_index", "null");
 		jw_kraw(jw, "rule_capability", "null");

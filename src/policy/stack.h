@@ -50,6 +50,7 @@ struct policy_meta {
 	int64_t priority; /* lower first */
 	int enabled;
 	int64_t created;  /* tie-break among equal priorities: lower first */
+	const char *name; /* copied; the policy's name (NULL: use the id) */
 };
 
 struct policy_stack;
@@ -102,6 +103,7 @@ struct policy_decision {
 	enum policy_basis basis;
 	/* The deciding rule (basis RULE); pointers borrow from the stack. */
 	const char *policy_id;
+	const char *policy_name;     /* the policy's name: the audit log's policy_ref */
 	int64_t policy_version;
 	size_t rule_index;           /* in its policy's `rules` list */
 	const char *rule_capability; /* as written: "*" or the capability */
@@ -175,7 +177,7 @@ void policy_decision_explain(const struct policy_decision *d, char *buf, size_t 
  * The decision as a JSON object (the delegation's policy_result and the
  * dry-run answer): {"decision", "reason", "policy_id", "policy_version",
  * "rule_index", "rule_capability", "hitl_timeout_seconds",
- * "failed_constraints": [{"constraint": ..., numbers...}], "unchecked": [...],
+ * "policy_ref", "failed_constraints": [{"constraint": ..., numbers...}], "unchecked": [...],
  * "message"}. Errors are jw's (sticky).
  */
 void policy_decision_write(struct jsonw *jw, const struct policy_decision *d);

@@ -149,32 +149,15 @@ static int list_one(void *ctx, const struct agent *a)
 	return l->jw.rc;
 }
 
-static int filter(struct req *r, const char *name, const char *const *allowed,
-		  const char **out)
-{
-	const char *v = req_query(r, name);
-
-	*out = NULL;
-	if (!v)
-		return 0;
-	for (const char *const *a = allowed; *a; a++)
-		if (!strcmp(*a, v)) {
-			*out = *a;
-			return 0;
-		}
-	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", name),
-				"%s: unknown value '%s'", name, v);
-}
-
 int api_agent_list(struct req *r)
 {
 	struct store *st = r->app->store;
 	struct agent_filter f = {.org_id = r->auth.org.org_id};
 	struct req_list l;
-	int rc = filter(r, "status", agent_statuses, &f.status);
+	int rc = req_query_enum(r, "status", agent_statuses, &f.status);
 
 	if (!rc)
-		rc = filter(r, "capability_type", agent_capability_types, &f.capability_type);
+		rc = req_query_enum(r, "capability_type", agent_capability_types, &f.capability_type);
 	if (!rc)
 		rc = req_list_begin(r, &l);
 	if (rc)

@@ -11,10 +11,12 @@
 #include "auth/ratelimit.h"
 #include "crypto/seal.h"
 #include "policy/stackcache.h"
+#include "registry/schemacache.h"
 #include "serve/config.h"
 #include "store/store.h"
 
 struct metrics;
+struct delegator;
 
 struct app {
 	const struct config *cfg;
@@ -22,6 +24,8 @@ struct app {
 	struct ratelimiter rl;
 	struct metrics *metrics;
 	struct stackcache stacks;  /* compiled policy stacks per org */
+	struct schemacache schemas; /* compiled agent I/O schemas */
+	struct delegator *delegator; /* ledger writer, outbound client, sweeper */
 	unsigned char master_key[SEAL_KEY_LEN];
 	atomic_int in_flight;     /* requests received and not yet completed */
 	atomic_int shutting_down; /* set on SIGTERM/SIGINT */

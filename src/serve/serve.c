@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/seal.h"
+#include "delegation/delegator.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "serve/app.h"
@@ -72,20 +73,28 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
 	if (!rc)
 		rc = stackcache_init(&app->stacks);
+	if (!rc)
+		rc = schemacache_init(&app->schemas);
 	app->metrics = metrics_new();
 	if (rc || !app->metrics) {
 		snprintf(msg, msgsz, "out of memory");
 		return E(INTERNAL);
 	}
-	return 0;
+	rc = delegator_new(app, &app->delegator);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the delegation threads");
+	return rc;
 }
 
 static void stop(struct app *app)
 {
+	delegator_free(app->delegator);
+	app->delegator = NULL;
 	if (app->store)
 		app->store->ops->close(app->store);
 	metrics_free(app->metrics);
 	stackcache_release(&app->stacks);
+	schemacache_release(&app->schemas);
 	if (app->rl.slots)
 		ratelimiter_release(&app->rl);
 	curl_global_cleanup();
@@ -136,7 +145,11 @@ int serve_main(int argc, char **argv)
 			break;
 	log_msg("info", "shutdown", "signal %d: finishing in-flight requests", sig);
 	atomic_store(&app.shutting_down, 1);
-	server_stop(srv, cfg.shutdown_grace_s);
+	server_drain(srv, cfg.shutdown_grace_s);
+	/* ends what still waits on a callee and answers it, then the server */
+	delegator_free(app.delegator);
+	app.delegator = NULL;
+	server_free(srv);
 	stop(&app);
 	log_msg("info", "shutdown", "stopped cleanly");
 	return 0;

@@ -25,3 +25,17 @@ TEST(timefmt_round_trip_and_bad_times)
 	ASSERT_EQ(time_parse_rfc3339("2026-03-13T21:00:00Zjunk", &t), E(VALIDATION));
 	ASSERT_EQ(time_parse_rfc3339("", &t), E(VALIDATION));
 }
+
+TEST(timefmt_month_is_the_utc_calendar_month)
+{
+	char m[8];
+
+	time_month(1773435600, m); /* 2026-03-13T21:00:00Z */
+	ASSERT_STR_EQ(m, "2026-03");
+	time_month(1772323199, m); /* 2026-02-28T23:59:59Z */
+	ASSERT_STR_EQ(m, "2026-02");
+	time_month(1772323200, m); /* 2026-03-01T00:00:00Z */
+	ASSERT_STR_EQ(m, "2026-03");
+	time_month(1798761599, m); /* 2026-12-31T23:59:59Z */
+	ASSERT_STR_EQ(m, "2026-12");
+}
