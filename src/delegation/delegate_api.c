@@ -50,6 +50,22 @@ struct ask {
 	int64_t cap, timeout_ms;
 };
 
+/* "del_" + 24 hex digits: the first 12 are the creation time in ms, the
+ * rest random. Ids then sort by time, so the rows, the audit and billing
+ * entries keyed by them are appended to their indexes, not scattered. */
+static int delegation_new_id(char *out, int64_t now_ms)
+{
+	unsigned char b[DELEGATION_ID_BYTES];
+
+	if (rand_bytes(b, sizeof(b)))
+		return E(INTERNAL);
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)((uint64_t)now_ms >> (8 * (5 - i)));
+	memcpy(out, "del_", 4);
+	hex_encode(b, sizeof(b), out + 4);
+	return 0;
+}
+
 static int bad(struct req *r, const char *field, const char *msg)
 {
 	return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", field), "%s", msg);
@@ -340,7 +356,7 @@ static int prepare(struct req *r, struct dlg *g, const struct ask *a,
 	struct delegation *d = &g->d;
 	int rc;
 
-	if (rand_id(d->rec.delegation_id, "del_", DELEGATION_ID_BYTES))
+	if (delegation_new_id(d->rec.delegation_id, time_now_ms()))
 		return req_fail(r, E(INTERNAL), "no randomness");
 	snprintf(d->rec.org_id, sizeof(d->rec.org_id), "%s", r->auth.org.org_id);
 	snprintf(d->rec.caller_agent_id, sizeof(d->rec.caller_agent_id), "%s", r->agent_id);
@@ -410,6 +426,9 @@ int api_delegate(struct req *r)
 	int rc;
 
 	memset(&callee, 0, sizeof(callee));
+	if (!r->app->store->ops->ledger_apply)
+		return req_fail(r, E(UNAVAILABLE), "delegations are not available on the %s backend yet",
+				r->app->store->ops->name);
 	if (!r->agent_id)
 		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "X-Agent-ID"),
 					"X-Agent-ID is required: the calling agent's id");

@@ -205,8 +205,10 @@ static void sweep_orphans(struct delegator *dg, int64_t now)
 	struct ledger_op op;
 	int rc;
 
-	if (!o)
+	if (!o || !st->ops->delegation_overdue) {
+		free(o);
 		return;
+	}
 	rc = st->ops->delegation_overdue(st, now - DELEGATION_ORPHAN_GRACE_S, SWEEP_BATCH,
 					 collect, o);
 	if (rc < 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/banned.h"
 
 static void time_or_null(struct jsonw *jw, const char *key, int64_t t)
@@ -37,6 +38,18 @@ static void int_or_null(struct jsonw *jw, const char *key, int64_t v)
 static int is_final(const char *status)
 {
 	return strcmp(status, "dispatched") && strcmp(status, "pending_approval");
+}
+
+/* The error's message; a budget refusal decided inside the ledger
+ * transaction is stored with its code only. */
+static const char *error_text(const struct delegation *d)
+{
+	if (d->error_message && d->error_message[0])
+		return d->error_message;
+	if (!strcmp(d->error_code, "BUDGET_EXCEEDED"))
+		return "the organization's monthly budget has not enough left for budget_cap_usd "
+		       "(spent plus held plus this cap would pass monthly_budget_usd)";
+	return err_message(E(INTERNAL));
 }
 
 /* The members, without the braces (the error details add to them). */
@@ -93,7 +106,7 @@ static void members(struct jsonw *jw, const struct delegation *d)
 	if (d->error_code[0]) {
 		jw_obj_open(jw);
 		jw_kstr(jw, "code", d->error_code);
-		jw_kstr(jw, "message", d->error_message ? d->error_message : "");
+		jw_kstr(jw, "message", error_text(d));
 		jw_obj_close(jw);
 	} else {
 		jw_raw(jw, "null");
@@ -117,7 +130,7 @@ static char *details(const struct delegation *d)
 	json_t *pr = d->policy_result ? json_loads(d->policy_result, 0, NULL) : NULL;
 	json_t *fc = pr ? json_object_get(pr, "failed_constraints") : NULL;
 	json_t *ref = pr ? json_object_get(pr, "policy_ref") : NULL;
-	char *fcs = fc ? json_dumps(fc, JSON_COMPACT) : NULL;
+	char *fcs = fc ? json_dumps(fc, JSON_DUMP_FLAGS) : NULL;
 	struct buf b;
 	struct jsonw jw;
 	size_t len;
@@ -144,9 +157,9 @@ int delegation_answer(struct req *r, const struct delegation *d)
 	struct jsonw jw;
 	int rc, status;
 
-	if (!strcmp(s, "completed") || !strcmp(s, "dispatched") ||
+	if (!strcmp(s, "completed") || !strcmp(s, "simulated") || !strcmp(s, "dispatched") ||
 	    !strcmp(s, "pending_approval")) {
-		status = !strcmp(s, "completed") ? 200 : 202;
+		status = !strcmp(s, "completed") || !strcmp(s, "simulated") ? 200 : 202;
 		buf_reset(&r->out);
 		jw_init(&jw, &r->out);
 		delegation_write(&jw, d);
@@ -164,6 +177,5 @@ int delegation_answer(struct req *r, const struct delegation *d)
 	else
 		rc = E(CONFLICT);
 	return req_fail_raw(r, rc, details(d), "%s",
-			    d->error_message && d->error_message[0] ? d->error_message
-								    : err_message(rc));
+			    d->error_code[0] ? error_text(d) : err_message(rc));
 }

@@ -18,7 +18,7 @@ void delegation_write(struct jsonw *jw, const struct delegation *d);
  * Answer r for d in its current state: completed 200; pending_approval
  * and dispatched 202; blocked 403 POLICY_BLOCKED (402 BUDGET_EXCEEDED
  * when the budget refused it); failed 502 CALLEE_FAILED; timed_out 504
- * CALLEE_TIMEOUT; expired 409. Errors carry the delegation object in
+ * CALLEE_TIMEOUT; expired 409; simulated (a test key's allowed one) 200. Errors carry the delegation object in
  * details, with policy_ref and failed_constraints at its top.
  */
 int delegation_answer(struct req *r, const struct delegation *d);

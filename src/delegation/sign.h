@@ -27,7 +27,8 @@ void sign_nexra(const void *secret, size_t secret_len, const void *body, size_t 
 		char out[SIGN_NEXRA_LEN + 1]);
 
 /* out gets "v1,<base64>" and a NUL. 0, or E(VALIDATION) when a whsec_
- * secret is not valid base64. */
+ * secret is not valid base64 (padded or not), or E(INTERNAL) when the MAC
+ * cannot be set up (out of memory); out is "" on error. msg_id NULL is "". */
 int sign_standard(const char *secret, size_t secret_len, const char *msg_id, int64_t timestamp,
 		  const void *body, size_t body_len, char out[SIGN_STANDARD_LEN + 1]);
 
@@ -35,5 +36,21 @@ int sign_standard(const char *secret, size_t secret_len, const char *msg_id, int
  * used to check signatures in tests. */
 void sign_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
 		   char out[65]);
+
+#define SIGN_MAC_LEN 32
+
+/*
+ * The raw HMAC-SHA256 of msg under key (any length, 0 included) into out:
+ * what the functions above and delegation tokens (token.c) are made of.
+ * 0, or E(INTERNAL) when OpenSSL cannot set up (out of memory); out is
+ * then zeroed. Each thread keeps one MAC context, created on first use and
+ * freed when the thread exits, so a call allocates nothing.
+ *
+ * The void functions above cannot report that failure: they then write a
+ * well-formed signature of the zero MAC, which no receiver will accept
+ * (fails closed).
+ */
+int sign_hmac(const void *key, size_t key_len, const void *msg, size_t msg_len,
+	      unsigned char out[SIGN_MAC_LEN]);
 
 #endif

@@ -37,7 +37,10 @@ struct token_claims {
 };
 
 /* Sign c with key into out (appended, NUL-terminated). 0, or the buf's
- * error. Strings are JSON-escaped. */
+ * error, or E(VALIDATION) when a string claim is NULL or TOKEN_FIELD_MAX
+ * bytes or longer or the cap is negative (token_verify would refuse it),
+ * or E(TOO_LARGE) when the token would exceed TOKEN_MAX_LEN; out is as it
+ * was on error. Strings are JSON-escaped. */
 int token_sign(const struct token_claims *c, const unsigned char *key, size_t keylen,
 	       struct buf *out);
 
@@ -51,10 +54,15 @@ struct token_parsed {
 
 /*
  * Verify tok[0..len) with key for audience aud (NULL: do not check) at
- * now, allowing leeway seconds (clamped to TOKEN_LEEWAY_MAX) on nbf/exp.
- * 0 and *out filled, or E(UNAUTHORIZED) with a reason in why (static
- * text): malformed, too long, bad base64url/JSON, alg not HS256, bad
- * signature, wrong aud, not yet valid, expired, missing claim.
+ * now, allowing leeway seconds (clamped to [0, TOKEN_LEEWAY_MAX]) on
+ * nbf/exp: valid when nbf <= now + leeway and now - leeway < exp. Every
+ * claim above is required (iss is read, not checked). 0 and *out filled
+ * (why NULL), or E(UNAUTHORIZED) with *out zeroed and a reason in why
+ * (static text; why may be NULL): "malformed", "too long", "bad
+ * base64url", "bad JSON", "alg not HS256", "bad typ", "unsupported crit",
+ * "bad signature", "missing claim", "bad claim" (wrong type, too long),
+ * "wrong aud", "not yet valid", "expired". E(INTERNAL) ("internal error")
+ * only when the MAC cannot be computed (out of memory).
  */
 int token_verify(const char *tok, size_t len, const unsigned char *key, size_t keylen,
 		 const char *aud, int64_t now, int64_t leeway, struct token_parsed *out,

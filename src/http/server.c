@@ -25,6 +25,7 @@
 
 #include "auth/auth.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/timefmt.h"
@@ -95,7 +96,7 @@ static int render(struct req *r, struct buf *body, long long latency_ms)
 		/* 5xx detail (database text) goes to the log line, not the client */
 		jw_kstr(&jw, "message", r->err_message[0] && r->status < 500 ? r->err_message
 									      : err_message(r->rc));
-		details = r->err_details ? json_dumps(r->err_details, JSON_COMPACT) : NULL;
+		details = r->err_details ? json_dumps(r->err_details, JSON_DUMP_FLAGS) : NULL;
 		jw_kraw(&jw, "details", r->err_details_raw ? r->err_details_raw
 							   : details ? details : "{}");
 		free(details);

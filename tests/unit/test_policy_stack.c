@@ -37,7 +37,7 @@ static struct policy_stack *mk(const struct pol *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct policy_doc *d = NULL;
 		struct policy_err err;
-		struct policy_meta m = {p[i].id, 1, p[i].priority, p[i].enabled, p[i].created};
+		struct policy_meta m = {p[i].id, 1, p[i].priority, p[i].enabled, p[i].created, NULL};
 		const char *at = strchr(p[i].id, '@');
 		char id[POLICY_ID_MAX];
 
@@ -321,7 +321,7 @@ TEST(policy_decide_all_failures_at_once)
 	ASSERT_EQ(jw.rc, 0);
 	ASSERT_EQ(buf_add(&b, "", 1), 0);
 	ASSERT_STR_EQ(b.data,
-		      "{\"decision\":\"block\",\"reason\":\"rule\",\"policy_id\":\"pol_all\","
+		      "{\"decision\":\"block\",\"reason\":\"rule\",\"policy_id\":\"pol_all\",\"policy_ref\":\"pol_all\","
 		      "\"policy_version\":1,\"rule_index\":0,\"rule_capability\":\"research\","
 		      "\"hitl_timeout_seconds\":null,\"failed_constraints\":["
 		      "{\"constraint\":\"budget\",\"budget_cap_usd\":0.75,\"max_budget_usd\":0.5},"
@@ -601,7 +601,7 @@ TEST(policy_stack_misuse)
 	struct policy_decision d;
 	struct policy_doc *doc = NULL;
 	struct policy_err err;
-	struct policy_meta m = {"", 1, 1, 1, 1};
+	struct policy_meta m = {"", 1, 1, 1, 1, NULL};
 
 	ASSERT_EQ(policy_stack_new(&s), 0);
 	ASSERT_EQ(policy_decide(s, &r, &d), E(INTERNAL)); /* not compiled */
