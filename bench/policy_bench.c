@@ -101,7 +101,7 @@ static struct policy_stack *build(int nrules)
 		struct policy_doc *doc = NULL;
 		struct policy_err err;
 		char id[32];
-		struct policy_meta m = {id, 1, p % 7, 1, p};
+		struct policy_meta m = {id, 1, p % 7, 1, p, NULL};
 		char *y;
 
 		for (int k = 0; k < NCAPS; k++)
