@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct policy_doc *doc = NULL, *c1 = NULL, *c2 = NULL;
 	struct policy_stack *s = NULL;
 	struct policy_err err;
-	struct policy_meta m1 = {"pol_fuzz", 1, 0, 1, 1}, m2 = {"pol_off", 2, -1, 0, 0};
+	struct policy_meta m1 = {"pol_fuzz", 1, 0, 1, 1, NULL}, m2 = {"pol_off", 2, -1, 0, 0, NULL};
 	const struct policy_org *o;
 	int rc;
 
