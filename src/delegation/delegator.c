@@ -1,7 +1,7 @@
 /*
  * The delegation service; see delegator.h. Besides owning the ledger and
- * the outbound client, it runs the sweeper: a thread that wakes every
- * second to resend completion callbacks whose backoff has passed, and every
+ * the outbound client, it runs the sweeper: a thread that wakes every 100 ms
+ * (TICK_MS) to resend completion callbacks whose backoff has passed, and every
  * SWEEP_EVERY_S to settle orphans. An orphan is a delegation still
  * `dispatched` DELEGATION_ORPHAN_GRACE_S after its expiry: the process that
  * sent its webhook stopped (or crashed) before the outcome was recorded.
@@ -30,6 +30,7 @@
 #include "core/banned.h"
 
 #define SWEEP_EVERY_S 5
+#define TICK_MS 100 /* how often due callbacks are looked for */
 #define SWEEP_BATCH 200
 #define CALLBACK_TIMEOUT_MS 10000
 #define ORPHAN_ALPHA 1e-9 /* trust weight of an orphan: effectively none */
@@ -40,7 +41,7 @@ struct callback {
 	size_t body_len, secret_len;
 	char delegation_id[ID_MAX];
 	int attempt;
-	int64_t due; /* unix seconds of the next attempt */
+	int64_t due; /* unix milliseconds of the next attempt */
 };
 
 static void callback_free(struct callback *cb)
@@ -107,7 +108,7 @@ static void on_callback_done(void *ctx, const struct outbound_response *res)
 		return;
 	}
 	/* backoff: 1, 2, 4, 8 ... seconds */
-	cb->due = time_now_unix() + (1LL << (cb->attempt - 1));
+	cb->due = time_now_ms() + 1000LL * (1LL << (cb->attempt - 1));
 	pthread_mutex_lock(&dg->mu);
 	cb->next = dg->retry;
 	dg->retry = cb;
@@ -158,7 +159,7 @@ void callback_send(struct delegator *dg, struct callback *cb)
 	}
 }
 
-/* Sweeper: resend the callbacks that are due. */
+/* Sweeper: resend the callbacks that are due (now in milliseconds). */
 static void resend_due(struct delegator *dg, int64_t now)
 {
 	struct callback *due = NULL, **pp, *cb;
@@ -252,13 +253,17 @@ static void *sweeper(void *arg)
 	pthread_mutex_lock(&dg->mu);
 	while (!dg->stopping) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_timedwait(&dg->cv, &dg->mu, &ts);
 		if (dg->stopping)
 			break;
 		pthread_mutex_unlock(&dg->mu);
+		resend_due(dg, time_now_ms());
 		now = time_now_unix();
-		resend_due(dg, now);
 		if (now - last_sweep >= SWEEP_EVERY_S) {
 			last_sweep = now;
 			sweep_orphans(dg, now);
