@@ -195,7 +195,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         cs = getattr(item, "callspec", None)
         on_pg = ((cs is not None and cs.params.get("backend") == "postgres")
-                 or "postgres" in item.name)
+                 or "postgres" in item.name or "pg_cluster" in item.fixturenames)
         if on_pg and item.module.__name__.startswith("test_delegate"):
             dropped.append(item)
         else:

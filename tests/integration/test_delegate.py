@@ -4,6 +4,7 @@ its scoped JWT as the callee verifies them, every refusal before dispatch
 (caller, callee, input schema, price, policy, HiTL), choosing the callee by
 capability, every way a callee can fail, monthly budgets, the circuit
 breaker, and the list with its filters and tenancy."""
+import json
 import re
 import time
 
@@ -449,6 +450,23 @@ def test_callee_failure_is_502_failed_not_billed(server, callee, kind):
     callee.behave(cid, ok(cost=0.02))
     d = expect_ok(w.delegate(cid, cap=5.00))
     assert d["budget_remaining_usd"] == 4.98
+
+
+def test_callee_answer_of_exactly_1_mib_is_read_one_byte_more_is_not(server, callee):
+    w = DelegationOrg(server, callee)
+    cid = w.add_callee()
+    limit = 1024 * 1024
+    frame = len(json.dumps({"result": {"summary": ""}, "cost_usd": 0.01}).encode())
+    body = json.dumps({"result": {"summary": "x" * (limit - frame)}, "cost_usd": 0.01}).encode()
+    assert len(body) == limit
+    callee.behave(cid, raw(body, ctype="application/json"))
+    d = expect_ok(w.delegate(cid, timeout_ms=10000))
+    assert len(d["result"]["summary"]) == limit - frame
+    over = body[:-1] + b" }"  # the same answer, one byte longer
+    assert len(over) == limit + 1 and json.loads(over)["cost_usd"] == 0.01
+    callee.behave(cid, raw(over, ctype="application/json"))
+    det = error_object(w.delegate(cid, timeout_ms=10000), 502, "CALLEE_FAILED")
+    assert det["status"] == "failed"
 
 
 def test_unreachable_callee_is_502(server, callee):

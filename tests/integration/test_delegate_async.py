@@ -98,6 +98,23 @@ def test_a_failing_callback_is_retried(server, callee, receiver):
     assert receiver.count(w.caller_id) == 3, "no more attempts after a 2xx"
 
 
+def test_a_callback_is_given_up_after_5_attempts(server, callee, receiver):
+    w = DelegationOrg(server, callee)
+    cb = with_receiver(w, receiver)
+    receiver.behave(w.caller_id, status(500))
+    cid = w.add_callee()
+    d = expect_ok(w.delegate(cid, callback_url=cb), 202)
+    recs = receiver.wait_for(5, w.caller_id, timeout=25)
+    for rec in recs:
+        assert_callback(rec, d["delegation_id"])
+    gaps = [round(b.received - a.received, 2) for a, b in zip(recs, recs[1:])]
+    for gap, want in zip(gaps, (1, 2, 4, 8)):
+        assert want - 0.1 <= gap <= want + 1.5, gaps
+    time.sleep(3)
+    assert receiver.count(w.caller_id) == 5
+    assert w.get(d["delegation_id"])["status"] == "completed", "the delegation stays durable"
+
+
 def test_callback_url_must_follow_the_webhook_rules(server, callee):
     w = DelegationOrg(server, callee)
     cid = w.add_callee()
@@ -240,6 +257,12 @@ def test_test_key_simulates_an_allowed_delegation(server, callee):
     expect_error(w.admin.get(f"/v1/delegations/{d['delegation_id']}"), 404, "NOT_FOUND")
     d = expect_ok(w.delegate(capability="research", cap=0.20, api=w.test), 200)
     assert d["status"] == "simulated" and d["callee_agent_id"] == cid
+    # asynchronous with a test key: simulated as well, and no callback
+    d = expect_ok(w.delegate(cid, cap=0.20, api=w.test,
+                             callback_url=callee.hook_url(w.caller_id)), 200)
+    assert d["status"] == "simulated"
+    time.sleep(0.5)
+    assert callee.count(w.caller_id) == 0
     assert callee.count(cid) == 0 and w.list_all() == []
 
 

@@ -88,7 +88,7 @@ def test_sigterm_answers_waiting_delegations_failed(start_server, backend, calle
 
 @pytest.mark.skipif("postgres" not in os.environ.get("NEXRA_TEST_BACKENDS", "sqlite,postgres"),
                     reason="NEXRA_TEST_BACKENDS excludes postgres")
-def test_an_orphan_is_settled_once_by_one_of_several_processes(start_server, callee):
+def test_an_orphan_is_settled_once_by_one_of_several_processes_on_postgres(start_server, callee):
     s1 = start_server("--dev", backend="postgres")
     others = [start_server("--dev", backend="postgres", db=s1.db, start=False) for _ in range(2)]
     for s in others:
