@@ -12,7 +12,6 @@
  * the same SQL on both backends (the migrations keep the column names
  * equal): a second sqlite3 connection on the file, or libpq on the URI.
  */
-#include <dirent.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,6 +26,7 @@
 #include "core/rand.h"
 #include "crypto/seal.h"
 #include "store/store.h"
+#include "store_harness.h"
 #include "test.h"
 
 #define T0 1700000000LL
@@ -34,13 +34,8 @@
 #define CAP 250000LL
 #define DAY 86400LL
 
-typedef void (*ledger_case)(struct store *s);
-
 static const unsigned char seal_key[SEAL_KEY_LEN] = "0123456789abcdef0123456789abcde";
 
-/* Where the raw checks read: set by the harness for the running case. */
-static char raw_sqlite_path[128];
-static const char *raw_pg_uri;
 
 #define ASSERT_NEAR(a, b)                                                                  \
 	do {                                                                                \
@@ -49,90 +44,11 @@ static const char *raw_pg_uri;
 			FAIL_AT("ASSERT_NEAR(%s, %s): %.17g != %.17g", #a, #b, a_, b_);     \
 	} while (0)
 
-/* ---- harness --------------------------------------------------------------- */
-
-static void rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-
-	while (d && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
-static void on_sqlite(ledger_case fn)
-{
-	char dir[] = "/tmp/nexra-unit-ledger-XXXXXX", msg[512] = "";
-	struct store *s = NULL;
-	int rc;
-
-	if (seal_global_init() || !mkdtemp(dir))
-		FAIL_AT("setup");
-	snprintf(raw_sqlite_path, sizeof(raw_sqlite_path), "%s/nexra.db", dir);
-	raw_pg_uri = NULL;
-	rc = store_sqlite_open(raw_sqlite_path, 2, &s, msg, sizeof(msg));
-	if (!rc) {
-		rc = s->ops->migrate(s);
-		if (rc)
-			snprintf(msg, sizeof(msg), "migrate: %s", store_last_error());
-		else
-			fn(s);
-		s->ops->close(s);
-	}
-	rm_dir(dir);
-	raw_sqlite_path[0] = '\0';
-	if (rc)
-		FAIL_AT("sqlite store: %s", msg);
-}
-
-static void on_postgres(ledger_case fn)
-{
-	static int told;
-	const char *uri = getenv("NEXRA_TEST_PG_URI");
-	char msg[512] = "";
-	struct store *s = NULL;
-	int rc;
-
-	if (!uri || !uri[0]) {
-		if (!told++)
-			fprintf(stderr, "ledger_postgres_*: skipped (NEXRA_TEST_PG_URI not set)\n");
-		return;
-	}
-	if (seal_global_init())
-		FAIL_AT("seal_global_init");
-	rc = store_pg_open(uri, 2, &s, msg, sizeof(msg));
-	if (rc)
-		FAIL_AT("postgres store: %s", msg);
-	if (!s->ops->ledger_apply || !s->ops->delegation_get || !s->ops->delegation_list ||
-	    !s->ops->delegation_overdue || !s->ops->budget_get) {
-		s->ops->close(s);
-		FAIL_AT("postgres store: ledger operations missing from the function table");
-	}
-	rc = s->ops->migrate(s);
-	if (rc) {
-		s->ops->close(s);
-		FAIL_AT("postgres migrate: %s", store_last_error());
-	}
-	raw_sqlite_path[0] = '\0';
-	raw_pg_uri = uri;
-	fn(s);
-	raw_pg_uri = NULL;
-	s->ops->close(s);
-}
-
 /* One suite function, run as ledger_sqlite_<name> and ledger_postgres_<name>. */
 #define LEDGER_CASE(name)                                                                    \
 	static void case_##name(struct store *s);                                            \
-	TEST(ledger_sqlite_##name) { on_sqlite(case_##name); }                               \
-	TEST(ledger_postgres_##name) { on_postgres(case_##name); }                           \
+	TEST(ledger_sqlite_##name) { store_on_sqlite(case_##name); }                               \
+	TEST(ledger_postgres_##name) { store_on_postgres("ledger", 1, case_##name); }                           \
 	static void case_##name(struct store *s)
 
 /* A second store on the same database (another "process"). */
@@ -140,9 +56,9 @@ static int open_twin(struct store **out)
 {
 	char msg[512];
 
-	if (raw_pg_uri)
-		return store_pg_open(raw_pg_uri, 2, out, msg, sizeof(msg));
-	return store_sqlite_open(raw_sqlite_path, 2, out, msg, sizeof(msg));
+	if (store_where.pg_uri)
+		return store_pg_open(store_where.pg_uri, 2, out, msg, sizeof(msg));
+	return store_sqlite_open(store_where.sqlite_path, 2, out, msg, sizeof(msg));
 }
 
 /*
@@ -154,9 +70,9 @@ static int raw(const char *q, const char *a1, const char *a2, char *out, size_t 
 	int ret = -1;
 
 	out[0] = '\0';
-	if (raw_pg_uri) {
+	if (store_where.pg_uri) {
 		const char *params[2] = {a1, a2};
-		PGconn *pg = PQconnectdb(raw_pg_uri);
+		PGconn *pg = PQconnectdb(store_where.pg_uri);
 		PGresult *r = NULL;
 
 		if (PQstatus(pg) == CONNECTION_OK)
@@ -176,7 +92,7 @@ static int raw(const char *q, const char *a1, const char *a2, char *out, size_t 
 	sqlite3_stmt *st = NULL;
 	int src;
 
-	if (sqlite3_open_v2(raw_sqlite_path, &db, SQLITE_OPEN_READONLY, NULL) ||
+	if (sqlite3_open_v2(store_where.sqlite_path, &db, SQLITE_OPEN_READONLY, NULL) ||
 	    sqlite3_prepare_v2(db, q, -1, &st, NULL)) {
 		fprintf(stderr, "  raw: %s\n", sqlite3_errmsg(db));
 		goto out;

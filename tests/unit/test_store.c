@@ -5,7 +5,6 @@
  * (`NEXRA_TEST_PG_URI=postgres://... build/unit store`). Every org is made
  * with random ids so reruns against one PostgreSQL database never clash.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,90 +15,19 @@
 #include "core/rand.h"
 #include "crypto/seal.h"
 #include "store/store.h"
+#include "store_harness.h"
 #include "test.h"
 
 #define T0 1700000000LL
 
-typedef void (*store_case)(struct store *s);
 
 static const unsigned char seal_key[SEAL_KEY_LEN] = "0123456789abcdef0123456789abcde";
-
-/* Remove dir and the files in it (the database, its -wal, -shm and the
- * key cache's generation file: whatever the backend keeps beside it). */
-static void rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[512];
-
-	while (d && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
-static void on_sqlite(store_case fn)
-{
-	char dir[] = "/tmp/nexra-unit-store-XXXXXX", path[96], msg[512] = "";
-	struct store *s = NULL;
-	int rc;
-
-	if (seal_global_init() || !mkdtemp(dir))
-		FAIL_AT("setup");
-	snprintf(path, sizeof(path), "%s/nexra.db", dir);
-	rc = store_sqlite_open(path, 2, &s, msg, sizeof(msg));
-	if (!rc) {
-		ASSERT_STR_EQ(s->ops->name, "sqlite");
-		rc = s->ops->migrate(s);
-		if (rc)
-			snprintf(msg, sizeof(msg), "migrate: %s", store_last_error());
-		else
-			fn(s);
-		s->ops->close(s);
-	}
-	rm_dir(dir);
-	if (rc)
-		FAIL_AT("sqlite store: %s", msg);
-}
-
-static void on_postgres(store_case fn)
-{
-	static int told;
-	const char *uri = getenv("NEXRA_TEST_PG_URI");
-	char msg[512] = "";
-	struct store *s = NULL;
-	int rc;
-
-	if (!uri || !uri[0]) {
-		if (!told++)
-			fprintf(stderr, "store_postgres_*: skipped (NEXRA_TEST_PG_URI not set)\n");
-		return;
-	}
-	if (seal_global_init())
-		FAIL_AT("seal_global_init");
-	rc = store_pg_open(uri, 2, &s, msg, sizeof(msg));
-	if (rc)
-		FAIL_AT("postgres store: %s", msg);
-	ASSERT_STR_EQ(s->ops->name, "postgres");
-	rc = s->ops->migrate(s);
-	if (rc) {
-		s->ops->close(s);
-		FAIL_AT("postgres migrate: %s", store_last_error());
-	}
-	fn(s);
-	s->ops->close(s);
-}
 
 /* One suite function, run as store_sqlite_<name> and store_postgres_<name>. */
 #define STORE_CASE(name)                                                                     \
 	static void case_##name(struct store *s);                                            \
-	TEST(store_sqlite_##name) { on_sqlite(case_##name); }                                \
-	TEST(store_postgres_##name) { on_postgres(case_##name); }                            \
+	TEST(store_sqlite_##name) { store_on_sqlite(case_##name); }                                \
+	TEST(store_postgres_##name) { store_on_postgres("store", 0, case_##name); }                            \
 	static void case_##name(struct store *s)
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -914,7 +842,7 @@ TEST(store_sqlite_reopen_keeps_data)
 		rc3 = s->ops->org_get(s, f.org.org_id, &o);
 		s->ops->close(s);
 	}
-	rm_dir(dir);
+	store_rm_dir(dir);
 	ASSERT_EQ(rc1, 0);
 	ASSERT_EQ(rc2, 0);
 	ASSERT_EQ(rc3, 0);
@@ -979,7 +907,7 @@ out:
 		a->ops->close(a);
 	if (b)
 		b->ops->close(b);
-	rm_dir(dir);
+	store_rm_dir(dir);
 	if (rc)
 		FAIL_AT("failed at step %d (%s%s)", step, msg, store_last_error());
 }
@@ -1044,7 +972,7 @@ out:
 		a->ops->close(a);
 	if (b)
 		b->ops->close(b);
-	rm_dir(dir);
+	store_rm_dir(dir);
 	if (rc)
 		FAIL_AT("failed at step %d (%s%s)", step, msg, store_last_error());
 }
