@@ -496,7 +496,8 @@ class DelegationOrg:
     """A fresh org with a caller agent, callees served by `callee`, and
     (by default) a policy that allows everything."""
 
-    def __init__(self, server, callee, policy=OPEN_POLICY, caller_capability="other"):
+    def __init__(self, server, callee, policy=OPEN_POLICY, caller_capability="other",
+                 caller_secret=None):
         self.server = server
         self.callee = callee
         d = register_org_data(server)
@@ -505,7 +506,7 @@ class DelegationOrg:
         self.test_key = d["test_api_key"]
         self.admin = Api(server, self.live_key)
         self.caller_id = unique("caller")
-        self.caller_secret = new_secret()
+        self.caller_secret = caller_secret or new_secret()
         self._register(self.caller_id, self.caller_secret, caller_capability, 0.01,
                        description="The calling agent")
         callee.add_agent(self.caller_id, self.caller_secret, role="callback")

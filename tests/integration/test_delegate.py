@@ -185,6 +185,9 @@ def test_caller_header_is_required_and_must_be_an_active_agent(server, callee):
                  field="X-Agent-ID")
     ghost = Api(server, w.live_key, agent_id="ghost-agent")
     expect_error(ghost.post("/v1/delegate", w.body(cid)), 403, "FORBIDDEN")
+    other = DelegationOrg(server, callee, policy=None)
+    theirs = Api(server, w.live_key, agent_id=other.caller_id)
+    expect_error(theirs.post("/v1/delegate", w.body(cid)), 403, "FORBIDDEN")
     expect_ok(w.admin.delete(f"/v1/agents/{w.caller_id}"))
     expect_error(w.delegate(cid), 403, "FORBIDDEN")
     assert w.list_all() == [] and callee.count(cid) == 0
@@ -316,6 +319,20 @@ def test_policy_block_is_403_recorded_with_its_reasons(server, callee):
     w.policy("rules:\n  - capability: research\n", name="strict-research")
     assert w.get(det["delegation_id"])["policy_result"] == pr
     assert expect_ok(w.delegate(cid, cap=0.25))["policy_result"]["policy_version"] == 2
+
+
+def test_caller_allowlist_uses_the_x_agent_id(server, callee):
+    w = DelegationOrg(server, callee, policy=None)
+    w.policy("rules:\n  - capability: research\n    caller_allowlist: [ops-agent]\n",
+             name="allow")
+    cid = w.add_callee()
+    det = error_object(w.delegate(cid), 403, "POLICY_BLOCKED")
+    assert det["failed_constraints"] == [
+        {"constraint": "caller_allowlist", "caller_agent_id": w.caller_id}]
+    w.policy(f"rules:\n  - capability: research\n    caller_allowlist: [ops-agent, {w.caller_id}]\n",
+             name="allow")
+    expect_ok(w.delegate(cid))
+    assert callee.count(cid) == 1
 
 
 def test_no_policy_means_default_deny(server, callee):

@@ -57,6 +57,19 @@ def test_callback_url_answers_202_at_once_then_calls_back_signed(server, callee,
     assert receiver.count(w.caller_id) == 1, "one callback per delegation"
 
 
+def test_callback_signed_with_a_whsec_caller_secret(server, callee, receiver):
+    import base64
+    import secrets
+    w = DelegationOrg(server, callee,
+                      caller_secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
+    cb = with_receiver(w, receiver)
+    cid = w.add_callee()
+    d = expect_ok(w.delegate(cid, callback_url=cb), 202)
+    rec = receiver.wait_for(1, w.caller_id, timeout=15)[0]
+    assert_callback(rec, d["delegation_id"])
+    assert rec.checks == {"nexra_signature": True, "standard_signature": True}
+
+
 def test_callback_of_a_failed_delegation(server, callee, receiver):
     w = DelegationOrg(server, callee, policy=budget_policy("3.00"))
     cb = with_receiver(w, receiver)
