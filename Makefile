@@ -107,6 +107,7 @@ bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench
 	$(BUILD)/policy_bench
 	$(BUILD)/schema_bench
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
+	bash bench/delegate.sh $(abspath $(BUILD)/nexra)
 
 fuzz:
 	bash tests/fuzz/run-libfuzzer.sh
