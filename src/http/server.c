@@ -45,6 +45,7 @@ struct server {
 	struct MHD_Daemon *d;
 	struct app *app;
 	int fd;
+	MHD_socket quiesced; /* listen socket handed back by quiesce, or invalid */
 };
 
 static void req_free(struct req *r)
@@ -439,6 +440,7 @@ int server_start(struct app *app, const char *listen_on, struct server **out, ch
 		return rc;
 	}
 	s->app = app;
+	s->quiesced = MHD_INVALID_SOCKET;
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -473,9 +475,14 @@ void server_drain(struct server *s, int grace_s)
 
 	if (!s)
 		return;
+	/*
+	 * Quiesce returns at once, but each pool thread drops the socket from
+	 * its epoll set only on its next turn: closing it here races that
+	 * removal and makes MHD abort. It is closed after MHD_stop_daemon.
+	 */
 	lfd = MHD_quiesce_daemon(s->d);
 	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+		s->quiesced = lfd;
 	wait_idle(s, time_mono_ns() + (uint64_t)grace_s * 1000000000ull);
 }
 
@@ -488,5 +495,7 @@ void server_free(struct server *s)
 		log_msg("warn", "shutdown", "%d requests still in flight at stop",
 			atomic_load(&s->app->in_flight));
 	MHD_stop_daemon(s->d);
+	if (s->quiesced != MHD_INVALID_SOCKET)
+		close(s->quiesced);
 	free(s);
 }
