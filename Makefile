@@ -11,7 +11,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wformat=2 -Wno-format-nonliteral -Wvla
 CFLAGS   := -std=c17 -D_GNU_SOURCE -g $(OPT) $(WARN) -Isrc -I$(BUILD)/gen \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -20,7 +20,7 @@ endif
 # Every .c under src/ except the entry point goes into one static library
 # that the binary, the unit tests and the fuzz targets link.
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -name main.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/lexicon.o
 MIGR     := $(sort $(wildcard src/store/migrations/*/*.sql))
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -43,6 +43,18 @@ $(BUILD)/gen/migrations.c: $(MIGR) scripts/embed-migrations.sh
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The built-in embedder's WordNet lexicon (src/discovery/lexicon.h), compiled
+# from the wordnet-base package and linked into the binary.
+WORDNET  := /usr/share/wordnet
+$(BUILD)/gen/lexicon.txt: scripts/wordnet-lexicon.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) scripts/wordnet-lexicon.py $(WORDNET) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/lexicon.o: $(BUILD)/gen/lexicon.txt
+	@mkdir -p $(dir $@)
+	printf '\t.section .rodata\n\t.globl nx_lexicon\n\t.globl nx_lexicon_end\nnx_lexicon:\n\t.incbin "%s"\nnx_lexicon_end:\n\t.section .note.GNU-stack,"",@progbits\n' \
+	    $(abspath $<) | $(CC) -c -x assembler -o $@ -
 
 $(BUILD)/libnexra.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

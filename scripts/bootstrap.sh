@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential pkg-config ca-certificates
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libssl-dev libsodium-dev libsqlite3-dev sqlite3 libpq-dev libpcre2-dev
+  libstemmer-dev wordnet-base
   json-schema-test-suite
   postgresql-15 postgresql-client-15
   python3 python3-pytest python3-requests python3-jwt

@@ -66,6 +66,8 @@ struct req {
 	char *err_details_raw;      /* owned; rendered details JSON (wins over err_details) */
 	char allow[64];             /* Allow header for 405 */
 	const char *raw_type;       /* non-NULL: r->out is the whole body, of this type */
+	const char *meta_key;       /* non-NULL: one more member of "meta"... */
+	char meta_json[512];        /* ...with this JSON value */
 };
 
 /* Success with a jansson value as data (reference stolen). */

@@ -5,6 +5,7 @@
  */
 #include "auth/api.h"
 #include "delegation/api.h"
+#include "discovery/api.h"
 #include "http/router.h"
 #include "http/service.h"
 #include "policy/api.h"
@@ -27,6 +28,8 @@ const struct route routes[] = {
 	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
 	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+
+	{"POST", "/v1/capabilities/discover", api_discover, 0},
 
 	{"POST", "/v1/policies/evaluate", api_policy_evaluate, 0},
 	{"POST", "/v1/policies/simulate", api_policy_simulate, 0},

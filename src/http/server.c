@@ -114,6 +114,8 @@ static int render(struct req *r, struct buf *body, long long latency_ms)
 		jw_kint(&jw, "limit", r->list_limit);
 		jw_kint(&jw, "offset", r->list_offset);
 	}
+	if (r->meta_key && r->meta_json[0])
+		jw_kraw(&jw, r->meta_key, r->meta_json);
 	jw_obj_close(&jw);
 	jw_obj_close(&jw);
 	return jw.rc;

@@ -211,11 +211,18 @@ out:
 void agent_write_json(struct jsonw *jw, const struct agent *a)
 {
 	jw_obj_open(jw);
+	agent_write_members(jw, a, 1);
+	jw_obj_close(jw);
+}
+
+void agent_write_members(struct jsonw *jw, const struct agent *a, int with_webhook)
+{
 	jw_kstr(jw, "agent_id", a->agent_id);
 	jw_kstr(jw, "name", a->name);
 	jw_kstr(jw, "description", a->description);
 	jw_kstr(jw, "capability_type", a->capability_type);
-	jw_kstr(jw, "webhook_url", a->webhook_url);
+	if (with_webhook)
+		jw_kstr(jw, "webhook_url", a->webhook_url);
 	jw_key(jw, "pricing");
 	jw_obj_open(jw);
 	jw_key(jw, "per_call_usd");
@@ -236,5 +243,4 @@ void agent_write_json(struct jsonw *jw, const struct agent *a)
 	jw_kstr(jw, "embedding_id", a->embedding_id);
 	jw_ktime(jw, "registered_at", a->registered_at);
 	jw_ktime(jw, "updated_at", a->updated_at);
-	jw_obj_close(jw);
 }

@@ -42,5 +42,9 @@ int agent_webhook_url_check(const char *url, int dev, const char **why);
 
 /* The agent as the API shows it (never the secret). */
 void agent_write_json(struct jsonw *jw, const struct agent *a);
+/* Its members only, into an object the caller opened; with_webhook 0
+ * leaves out the webhook URL (discovery shows agents of other orgs, and
+ * delegations reach callees through Nexra anyway). */
+void agent_write_members(struct jsonw *jw, const struct agent *a, int with_webhook);
 
 #endif

@@ -5,6 +5,7 @@
  * store, bound to its org and agent id.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth.h"
@@ -12,6 +13,7 @@
 #include "core/json.h"
 #include "core/jsonw.h"
 #include "crypto/seal.h"
+#include "discovery/discovery.h"
 #include "registry/agent.h"
 #include "registry/api.h"
 #include "serve/app.h"
@@ -36,7 +38,7 @@ static int read_definition(struct req *r, const char *path_id, struct agent *a)
 {
 	struct jerr e = {{0}, {0}};
 	const char *secret = NULL;
-	char ad[ID_MAX + AGENT_ID_MAX + 16];
+	char ad[ID_MAX + AGENT_ID_MAX + 16], emb[EMBEDDING_ID_LEN];
 	json_t *body = NULL;
 	int rc = req_json_body(r, &body);
 
@@ -59,6 +61,11 @@ static int read_definition(struct req *r, const char *path_id, struct agent *a)
 		return req_fail(r, rc, "sealing the webhook secret failed");
 	}
 	a->updated_at = r->now;
+	/* a new id for every definition: the text it embeds may have changed */
+	if (embedding_id_new(emb) || !(a->embedding_id = strdup(emb))) {
+		agent_release(a);
+		return req_fail(r, E(INTERNAL), "out of memory");
+	}
 	return 0;
 }
 
@@ -102,6 +109,7 @@ int api_agent_register(struct req *r)
 	else if (rc)
 		rc = store_fail(r, rc, "registering the agent");
 	if (!rc) {
+		discovery_agent_written(r->app->disc, a.org_id, a.agent_id, a.embedding_id);
 		jw_init(&jw, &r->out);
 		jw_obj_open(&jw);
 		jw_kstr(&jw, "agent_id", a.agent_id);
@@ -127,6 +135,8 @@ int api_agent_update(struct req *r)
 	if (rc)
 		return rc;
 	rc = st->ops->agent_update(st, &a);
+	if (!rc)
+		discovery_agent_written(r->app->disc, a.org_id, a.agent_id, a.embedding_id);
 	agent_release(&a);
 	if (rc == E(NOT_FOUND))
 		return not_found(r);
@@ -178,6 +188,7 @@ static int set_paused(struct req *r, int paused)
 		return not_found(r);
 	if (rc)
 		return store_fail(r, rc, paused ? "pausing the agent" : "activating the agent");
+	discovery_agent_written(r->app->disc, r->auth.org.org_id, r->params[0], NULL);
 	return reply_agent(r, r->params[0], 200);
 }
 

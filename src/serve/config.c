@@ -125,6 +125,27 @@ static int set_grace(struct config *c, const char *v, char *msg, size_t msgsz)
 	return 0;
 }
 
+static int set_emb_url(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+		snprintf(msg, msgsz, "--embeddings-url must be an http:// or https:// URL, got '%s'", v);
+		return E(VALIDATION);
+	}
+	return copy(c->embeddings_url, sizeof(c->embeddings_url), v, "--embeddings-url", msg, msgsz);
+}
+
+static int set_emb_model(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	return copy(c->embeddings_model, sizeof(c->embeddings_model), v, "--embeddings-model", msg,
+		    msgsz);
+}
+
+static int set_emb_key(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	return copy(c->embeddings_api_key, sizeof(c->embeddings_api_key), v,
+		    "NEXRA_EMBEDDINGS_API_KEY", msg, msgsz);
+}
+
 /* "starter=100,growth=1000"; a value of 0 or "off" means unlimited. */
 static int set_limits(struct config *c, const char *v, char *msg, size_t msgsz)
 {
@@ -177,6 +198,9 @@ static const struct key keys[] = {
 	{"--threads", "NEXRA_THREADS", 0, set_threads, "HTTP worker threads (default: number of CPUs)"},
 	{"--rate-limits", "NEXRA_RATE_LIMITS", 0, set_limits, "per-plan requests/min, e.g. starter=100,growth=1000 (0 or off: unlimited)"},
 	{"--shutdown-grace", "NEXRA_SHUTDOWN_GRACE", 0, set_grace, "seconds in-flight requests may take after SIGTERM (default 10)"},
+	{"--embeddings-url", "NEXRA_EMBEDDINGS_URL", 0, set_emb_url, "OpenAI-compatible embeddings endpoint, e.g. http://127.0.0.1:11434/v1/embeddings (default: none, built-in embedder only)"},
+	{"--embeddings-model", "NEXRA_EMBEDDINGS_MODEL", 0, set_emb_model, "model name sent to the embeddings endpoint (required with --embeddings-url)"},
+	{NULL, "NEXRA_EMBEDDINGS_API_KEY", 0, set_emb_key, "bearer token for the embeddings endpoint (optional)"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -268,6 +292,10 @@ int config_load(struct config *c, int argc, char **argv, char *msg, size_t msgsz
 	}
 	if (!signup_set)
 		c->signup = c->dev ? SIGNUP_OPEN : SIGNUP_ADMIN;
+	if (c->embeddings_url[0] && !c->embeddings_model[0]) {
+		snprintf(msg, msgsz, "--embeddings-url needs --embeddings-model (NEXRA_EMBEDDINGS_MODEL)");
+		return E(VALIDATION);
+	}
 	default_key_file(c);
 	return 0;
 }

@@ -22,6 +22,9 @@ struct config {
 	int limit_starter;         /* requests per minute; 0 = unlimited */
 	int limit_growth;
 	int shutdown_grace_s;      /* how long in-flight requests may take on stop */
+	char embeddings_url[1024]; /* OpenAI-compatible embeddings endpoint; "" none */
+	char embeddings_model[256];
+	char embeddings_api_key[512]; /* NEXRA_EMBEDDINGS_API_KEY */
 };
 
 /* Fill cfg from argv (after "serve"), the environment and defaults. On a

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,7 @@
 #include "core/log.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
+#include "discovery/discovery.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "serve/app.h"
@@ -80,6 +82,18 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "out of memory");
 		return E(INTERNAL);
 	}
+	app->disc = calloc(1, sizeof(*app->disc));
+	if (!app->disc) {
+		snprintf(msg, msgsz, "out of memory");
+		return E(INTERNAL);
+	}
+	rc = discovery_init(app->disc, app->store, cfg->embeddings_url, cfg->embeddings_model,
+			    cfg->embeddings_api_key, msg, msgsz);
+	if (rc)
+		return rc;
+	log_msg("info", "startup", "discovery index ready in %.0f ms (%s%s)", app->disc->load_ms,
+		cfg->embeddings_url[0] ? "provider " : "built-in embedder only",
+		cfg->embeddings_url[0] ? cfg->embeddings_model : "");
 	rc = delegator_new(app, &app->delegator);
 	if (rc)
 		snprintf(msg, msgsz, "cannot start the delegation threads");
@@ -90,6 +104,11 @@ static void stop(struct app *app)
 {
 	delegator_free(app->delegator);
 	app->delegator = NULL;
+	if (app->disc) {
+		discovery_release(app->disc);
+		free(app->disc);
+		app->disc = NULL;
+	}
 	if (app->store)
 		app->store->ops->close(app->store);
 	metrics_free(app->metrics);

@@ -58,6 +58,7 @@ enum stmt {
 	S_POL_FIND, S_POL_INSERT, S_POL_BUMP, S_POLV_INSERT, S_POL_GET, S_POLV_LIST, S_POLV_GET,
 	S_POL_LIST, S_POL_PATCH, S_POL_STACK, S_POL_STAMP,
 	S_DEL_INSERT, S_DEL_SCAN,
+	S_DISC_STAMP, S_DISC_CHANGES, S_DISC_SEARCH, S_EMB_TOUCH, S_EMB_PUT,
 	S__COUNT
 };
 
@@ -105,8 +106,8 @@ static const struct {
 			    "UPDATE agents SET name = $3, description = $4, capability_type = $5, "
 			    "webhook_url = $6, secret_sealed = $7, per_call_micros = $8, "
 			    "p99_latency_ms = $9, availability = $10, input_schema = $11, "
-			    "output_schema = $12, is_public = $13, updated_at = $14 "
-			    "WHERE org_id = $1 AND agent_id = $2"},
+			    "output_schema = $12, is_public = $13, updated_at = $14, "
+			    "embedding_id = $15 WHERE org_id = $1 AND agent_id = $2"},
 	[S_AGENT_GET] = {"agent_get",
 			 "SELECT " AGENT_COLS " FROM agents WHERE org_id = $1 AND agent_id = $2"},
 	[S_AGENT_LIST] = {"agent_list",
@@ -154,6 +155,29 @@ static const struct {
 			    "UPDATE agents SET status = CASE prior_status WHEN '' THEN 'probationary' "
 			    "ELSE prior_status END, prior_status = '', updated_at = $3 "
 			    "WHERE org_id = $1 AND agent_id = $2 AND status = 'paused'"},
+	[S_DISC_STAMP] = {"disc_stamp", "SELECT coalesce(max(disc_seq), 0) FROM agents"},
+	[S_DISC_CHANGES] = {"disc_changes",
+			    "SELECT a.org_id, a.agent_id, a.name, a.description, a.capability_type, "
+			    "a.per_call_micros, a.p99_latency_ms, a.is_public, a.status, a.trust_score, "
+			    "a.embedding_id, a.disc_seq, e.model, e.dim, e.vec FROM agents a "
+			    "LEFT JOIN agent_embeddings e ON e.org_id = a.org_id "
+			    "AND e.agent_id = a.agent_id AND e.embedding_id = a.embedding_id "
+			    "WHERE a.disc_seq > $1 ORDER BY a.disc_seq LIMIT $2"},
+	[S_DISC_SEARCH] = {"disc_search",
+			   "SELECT a.org_id, a.agent_id, ts_rank_cd(a.search, q) AS s "
+			   "FROM agents a, to_tsquery('english', $1) q WHERE a.search @@ q "
+			   "AND (a.org_id = $2 OR ($3 = 1 AND a.is_public = 1)) AND a.status <> 'paused' "
+			   "AND ($4::text IS NULL OR a.capability_type = $4) "
+			   "AND ($5 < 0 OR a.per_call_micros <= $5) AND ($6 < 0 OR a.p99_latency_ms <= $6) "
+			   "ORDER BY s DESC LIMIT $7"},
+	[S_EMB_TOUCH] = {"emb_touch",
+			 "UPDATE agents SET embedding_id = embedding_id "
+			 "WHERE org_id = $1 AND agent_id = $2 AND embedding_id = $3"},
+	[S_EMB_PUT] = {"emb_put",
+		       "INSERT INTO agent_embeddings (org_id, agent_id, embedding_id, model, dim, vec, "
+		       "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, agent_id) "
+		       "DO UPDATE SET embedding_id = excluded.embedding_id, model = excluded.model, "
+		       "dim = excluded.dim, vec = excluded.vec, created_at = excluded.created_at"},
 };
 
 struct pconn {
@@ -718,6 +742,8 @@ static int agent_write(struct store *s, const struct agent *a, enum stmt id)
 		p_i64(&p, a->registered_at);
 	}
 	p_i64(&p, a->updated_at); /* $19 of the insert, $14 of the update */
+	if (id == S_AGENT_UPDATE)
+		p_text(&p, a->embedding_id);
 	rc = run(c, id, &p, &changed);
 	if (!rc && id == S_AGENT_UPDATE && changed == 0)
 		rc = E(NOT_FOUND);
@@ -1277,6 +1303,165 @@ static void op_close(struct store *s)
 	free(x);
 }
 
+/* ---- discovery ---------------------------------------------------------- */
+
+#define VEC_DIM_MAX 8192
+
+static int op_agent_stamp(struct store *s, int64_t *stamp)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	rc = query(c, S_DISC_STAMP, &p, &r);
+	if (!rc)
+		*stamp = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+static const char *col_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* Row i of a change feed into b; the vector (bytea, float32) into vec. */
+static void read_brief(const PGresult *r, int i, struct agent_brief *b, float *vec)
+{
+	int dim = PQgetisnull(r, i, 13) ? 0 : (int)strtol(PQgetvalue(r, i, 13), NULL, 10);
+
+	memset(b, 0, sizeof(*b));
+	col_copy(r, i, 0, b->org_id, sizeof(b->org_id));
+	col_copy(r, i, 1, b->agent_id, sizeof(b->agent_id));
+	b->name = PQgetvalue(r, i, 2);
+	b->description = PQgetvalue(r, i, 3);
+	col_copy(r, i, 4, b->capability_type, sizeof(b->capability_type));
+	b->per_call_micros = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+	b->p99_latency_ms = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+	b->is_public = PQgetvalue(r, i, 7)[0] == '1';
+	col_copy(r, i, 8, b->status, sizeof(b->status));
+	b->trust_score = strtod(PQgetvalue(r, i, 9), NULL);
+	b->embedding_id = col_str(r, i, 10);
+	b->seq = strtoll(PQgetvalue(r, i, 11), NULL, 10);
+	if (dim > 0 && dim <= VEC_DIM_MAX && !PQgetisnull(r, i, 14)) {
+		size_t n = 0;
+		unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 14), &n);
+
+		if (raw && n == (size_t)dim * sizeof(float)) {
+			memcpy(vec, raw, n);
+			b->vec = vec;
+			b->vec_dim = dim;
+			b->vec_model = col_str(r, i, 12);
+		}
+		PQfreemem(raw);
+	}
+}
+
+static int op_agent_changes(struct store *s, int64_t after, int limit,
+			    int (*cb)(void *, const struct agent_brief *), void *ctx)
+{
+	struct pconn *c;
+	struct params p = {0};
+	PGresult *r = NULL;
+	struct agent_brief b;
+	float *vec = malloc(VEC_DIM_MAX * sizeof(float));
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	rc = E(INTERNAL);
+	if (!vec)
+		goto out;
+	p_i64(&p, after);
+	p_i64(&p, limit);
+	rc = query(c, S_DISC_CHANGES, &p, &r);
+	for (int i = 0; !rc && i < PQntuples(r); i++) {
+		read_brief(r, i, &b, vec);
+		rc = cb(ctx, &b);
+	}
+out:
+	PQclear(r);
+	conn_put(s, c);
+	free(vec);
+	return rc;
+}
+
+static int op_agent_search(struct store *s, const struct agent_search *q, int limit,
+			   int (*cb)(void *, const char *, const char *, double), void *ctx)
+{
+	char text[SEARCH_TERMS_MAX * 70];
+	struct pconn *c = NULL;
+	struct params p = {0};
+	PGresult *r = NULL;
+	int rc;
+
+	if (q->nterms == 0)
+		return 0;
+	/* to_tsquery: t1 | t2 ... (terms are [a-z0-9]: no operator inside) */
+	rc = store_search_text(q, "", " | ", text, sizeof(text));
+	if (rc)
+		return internal("search terms too long");
+	rc = conn_get(s, &c);
+	if (rc)
+		goto out;
+	p_text(&p, text);
+	p_text(&p, q->org_id);
+	p_i64(&p, q->cross_org ? 1 : 0);
+	p_text(&p, q->capability_type);
+	p_i64(&p, q->max_price_micros);
+	p_i64(&p, q->max_p99_ms);
+	p_i64(&p, limit);
+	rc = query(c, S_DISC_SEARCH, &p, &r);
+	for (int i = 0; !rc && i < PQntuples(r); i++)
+		rc = cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+			strtod(PQgetvalue(r, i, 2), NULL));
+out:
+	PQclear(r);
+	conn_put(s, c);
+	return rc;
+}
+
+static int op_embedding_put(struct store *s, const char *org_id, const char *agent_id,
+			    const char *embedding_id, const char *model, const float *vec, int dim,
+			    int64_t now)
+{
+	struct pconn *c;
+	struct params p = {0};
+	long changed = 0;
+	int rc = conn_get(s, &c);
+
+	if (rc)
+		goto out;
+	rc = exec_sql(c, "BEGIN");
+	if (rc)
+		goto out;
+	p_text(&p, org_id);
+	p_text(&p, agent_id);
+	p_text(&p, embedding_id);
+	rc = run(c, S_EMB_TOUCH, &p, &changed);
+	if (!rc && changed == 0)
+		rc = E(NOT_FOUND);
+	if (!rc) {
+		p_text(&p, model);
+		p_i64(&p, dim);
+		p_bytes(&p, vec, (size_t)dim * sizeof(float));
+		p_i64(&p, now);
+		rc = run(c, S_EMB_PUT, &p, NULL);
+	}
+	if (!rc)
+		rc = exec_sql(c, "COMMIT");
+	else
+		rollback(c);
+out:
+	conn_put(s, c);
+	return rc;
+}
+
 static const struct store_ops pg_ops = {
 	.name = "postgres",
 	.close = op_close,
@@ -1303,6 +1488,10 @@ static const struct store_ops pg_ops = {
 	.policy_stamp = op_policy_stamp,
 	.delegation_insert = op_delegation_insert,
 	.delegation_scan = op_delegation_scan,
+	.agent_stamp = op_agent_stamp,
+	.agent_changes = op_agent_changes,
+	.agent_search = op_agent_search,
+	.embedding_put = op_embedding_put,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

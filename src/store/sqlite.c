@@ -82,7 +82,7 @@ static const char *const sql[S__COUNT] = {
 	[S_AGENT_UPDATE] = "UPDATE agents SET name = ?3, description = ?4, capability_type = ?5, "
 			   "webhook_url = ?6, secret_sealed = ?7, per_call_micros = ?8, "
 			   "p99_latency_ms = ?9, availability = ?10, input_schema = ?11, "
-			   "output_schema = ?12, is_public = ?13, updated_at = ?19 "
+			   "output_schema = ?12, is_public = ?13, embedding_id = ?17, updated_at = ?19 "
 			   "WHERE org_id = ?1 AND agent_id = ?2",
 	[S_AGENT_GET] = "SELECT " AGENT_COLS " FROM agents WHERE org_id = ?1 AND agent_id = ?2",
 	[S_AGENT_LIST] = "SELECT " AGENT_COLS " FROM agents WHERE org_id = ?1 "
@@ -126,12 +126,7 @@ static const char *const sql[S__COUNT] = {
 /* The prepared statement id on c, reset and ready to bind; NULL on error. */
 static sqlite3_stmt *stmt(struct sconn *c, enum stmt id)
 {
-	if (!c->st[id] &&
-	    sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL)) {
-		store_set_error("sqlite prepare: %s", sqlite3_errmsg(c->db));
-		return NULL;
-	}
-	return c->st[id];
+	return prepared(c, &c->st[id], sql[id]);
 }
 
 static int txn(struct sconn *c, enum stmt id)
@@ -446,7 +441,7 @@ static int agent_write(struct store *s, const struct agent *a, enum stmt id)
 	rc = run(c, st);
 	if (!rc && id == S_AGENT_UPDATE && sqlite3_changes(c->db) == 0)
 		rc = E(NOT_FOUND);
-	if (!rc && id == S_AGENT_UPDATE)
+	if (!rc) /* an insert too: discovery indexes follow the counter */
 		shmgen_bump(&ss(s)->cache.gen, GEN_AGENTS);
 out:
 	END_WRITER(s, c);
@@ -1013,6 +1008,8 @@ static void conn_close(struct sconn *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < SQLITE_LEDGER_STMTS; i++)
 		sqlite3_finalize(c->ledger[i]);
+	for (int i = 0; i < SQLITE_DISC_STMTS; i++)
+		sqlite3_finalize(c->disc[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1060,6 +1057,10 @@ static const struct store_ops sqlite_ops = {
 	.delegation_list = sqlite_delegation_list,
 	.delegation_overdue = sqlite_delegation_overdue,
 	.budget_get = sqlite_budget_get,
+	.agent_stamp = sqlite_agent_stamp,
+	.agent_changes = sqlite_agent_changes,
+	.agent_search = sqlite_agent_search,
+	.embedding_put = sqlite_embedding_put,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -25,10 +25,12 @@
 #include "store/store.h"
 
 #define SQLITE_LEDGER_STMTS 32 /* statement slots of sqlite_ledger.c */
+#define SQLITE_DISC_STMTS 8    /* statement slots of sqlite_discovery.c */
 
 struct sconn {
 	sqlite3 *db;
 	sqlite3_stmt *ledger[SQLITE_LEDGER_STMTS];
+	sqlite3_stmt *disc[SQLITE_DISC_STMTS];
 	sqlite3_stmt *st[]; /* sqlite.c's statements (its enum stmt) */
 };
 
@@ -53,6 +55,16 @@ static inline struct sqlite_store *ss(struct store *s)
 #define END_WRITER(s, c)                                                               \
 	END_CONN(s, c);                                                                \
 	pthread_mutex_unlock(&ss(s)->writer)
+
+/* The statement in *slot, prepared from sql on first use; NULL on error. */
+static inline sqlite3_stmt *prepared(struct sconn *c, sqlite3_stmt **slot, const char *sql)
+{
+	if (!*slot && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL)) {
+		store_set_error("sqlite prepare: %s", sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	return *slot;
+}
 
 /* Reset a statement after use and drop its bindings. */
 static inline void done(sqlite3_stmt *st)
@@ -114,5 +126,17 @@ int sqlite_delegation_overdue(struct store *s, int64_t before, int limit,
 			      int (*cb)(void *ctx, const struct delegation *d), void *ctx);
 int sqlite_budget_get(struct store *s, const char *org_id, const char *period,
 		      int64_t *spent_micros, int64_t *held_micros);
+
+/* Discovery (sqlite_discovery.c); store.h documents each. */
+int sqlite_agent_stamp(struct store *s, int64_t *stamp);
+int sqlite_agent_changes(struct store *s, int64_t after, int limit,
+			 int (*cb)(void *ctx, const struct agent_brief *a), void *ctx);
+int sqlite_agent_search(struct store *s, const struct agent_search *q, int limit,
+			int (*cb)(void *ctx, const char *org_id, const char *agent_id,
+				  double score),
+			void *ctx);
+int sqlite_embedding_put(struct store *s, const char *org_id, const char *agent_id,
+			 const char *embedding_id, const char *model, const float *vec, int dim,
+			 int64_t now);
 
 #endif

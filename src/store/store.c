@@ -25,6 +25,23 @@ void store_set_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+int store_search_text(const struct agent_search *q, const char *quote, const char *sep,
+		      char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < q->nterms; i++) {
+		int w = snprintf(out + n, outsz - n, "%s%s%s%s", i ? sep : "", quote, q->terms[i],
+				 quote);
+
+		if (w < 0 || (size_t)w >= outsz - n)
+			return E(INTERNAL);
+		n += (size_t)w;
+	}
+	return 0;
+}
+
 void agent_release(struct agent *a)
 {
 	free(a->name);

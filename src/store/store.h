@@ -248,6 +248,43 @@ struct ledger_op {
 	int circuit_opened;
 };
 
+/*
+ * Discovery (docs/discovery.md). An agent as the in-memory index keeps it:
+ * what filters and ranks, plus its current provider vector when it has one.
+ * All pointers are borrowed for the callback's duration.
+ */
+struct agent_brief {
+	char org_id[ID_MAX];
+	char agent_id[AGENT_ID_MAX + 1];
+	const char *name;
+	const char *description;
+	char capability_type[16];
+	int64_t per_call_micros;
+	int64_t p99_latency_ms;
+	int is_public;
+	char status[16];
+	double trust_score;
+	const char *embedding_id; /* NULL: none */
+	int64_t seq;              /* disc_seq: grows with every change, in commit order */
+	/* provider vector for embedding_id, NULL/0 if none */
+	const char *vec_model;
+	const float *vec;
+	int vec_dim;
+};
+
+/* A full-text search: terms are lowercase [a-z0-9] words (the caller
+ * sanitizes; a backend may quote them as it likes), matched with OR. */
+#define SEARCH_TERMS_MAX 32
+struct agent_search {
+	const char *org_id;          /* the caller's org */
+	int cross_org;               /* also other orgs' public agents */
+	const char *capability_type; /* NULL: any */
+	int64_t max_price_micros;    /* -1: any */
+	int64_t max_p99_ms;          /* -1: any */
+	const char *terms[SEARCH_TERMS_MAX];
+	int nterms;
+};
+
 struct store;
 
 struct store_ops {
@@ -355,6 +392,30 @@ struct store_ops {
 	/* The org's budget month: spent and held (0, 0 when no row). */
 	int (*budget_get)(struct store *s, const char *org_id, const char *period,
 			  int64_t *spent_micros, int64_t *held_micros);
+
+	/* Discovery. A stamp that changes (after the commit) whenever any
+	 * agent row changes, in any process: SQLite reads the shared
+	 * generation counter (no query), PostgreSQL the largest disc_seq. */
+	int (*agent_stamp)(struct store *s, int64_t *stamp);
+	/* Agents of every org with disc_seq > after, in disc_seq order, at
+	 * most limit of them (paused ones included: the index drops them). */
+	int (*agent_changes)(struct store *s, int64_t after, int limit,
+			     int (*cb)(void *ctx, const struct agent_brief *a), void *ctx);
+	/* The best full-text matches among non-paused agents visible to q
+	 * (SQLite FTS5 bm25 with name weighted over description; PostgreSQL
+	 * ts_rank_cd over weighted tsvectors), best first, score > 0 and
+	 * larger is better, at most limit. */
+	int (*agent_search)(struct store *s, const struct agent_search *q, int limit,
+			    int (*cb)(void *ctx, const char *org_id, const char *agent_id,
+				      double score),
+			    void *ctx);
+	/* Keep a provider vector for the agent's text embedding_id, and bump
+	 * its disc_seq (so every process loads it), atomically. NOT_FOUND when
+	 * the agent's embedding_id is no longer embedding_id (its text changed
+	 * since: the vector is stale and nothing is written). */
+	int (*embedding_put)(struct store *s, const char *org_id, const char *agent_id,
+			     const char *embedding_id, const char *model, const float *vec,
+			     int dim, int64_t now);
 };
 
 struct store {
@@ -369,6 +430,12 @@ int store_open(const char *uri, int pool, struct store **out, char *msg, size_t 
 /* Backend constructors (store_open dispatches). */
 int store_sqlite_open(const char *path, int pool, struct store **out, char *msg, size_t msgsz);
 int store_pg_open(const char *conninfo, int pool, struct store **out, char *msg, size_t msgsz);
+
+/* q's terms joined for a backend's full-text syntax: each wrapped in quote
+ * (may be "") and separated by sep, into out. 0, or E(INTERNAL) when
+ * outsz is too small. */
+int store_search_text(const struct agent_search *q, const char *quote, const char *sep,
+		      char *out, size_t outsz);
 
 /* Message of the last E(INTERNAL) on this thread ("" if none). */
 const char *store_last_error(void);

@@ -1,0 +1,679 @@
+/*
+ * The discovery index; see index.h. Layout: a growable array of entries
+ * (slot = position, never reused: agents are paused, not deleted), an
+ * open-addressing map org/agent -> slot, and an open-addressing map
+ * feature id -> posting list. A query accumulates built-in cosines over the
+ * postings of its features into a per-query array (only touched slots are
+ * visited afterwards), adds the full-text hits, filters, ranks, and keeps
+ * the best limit with a small heap.
+ */
+#include "discovery/index.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/hash.h"
+#include "registry/agent.h"
+#include "core/banned.h"
+
+#define SYNC_BATCH 2000
+#define EMB_ID_MAX 48
+#define PDIM_MAX 8192
+
+enum { ST_PROBATIONARY, ST_ACTIVE, ST_PAUSED };
+
+struct posting {
+	uint32_t slot;
+	uint32_t ver;
+	float w;
+};
+
+struct plist {
+	uint32_t fid; /* feature id; 0 empty (ids are never 0) */
+	uint32_t n, cap;
+	struct posting *p;
+};
+
+struct entry {
+	char org_id[ID_MAX];
+	char agent_id[AGENT_ID_MAX + 1];
+	char embedding_id[EMB_ID_MAX];
+	int64_t price, p99;
+	float trust;
+	uint32_t ver;
+	uint8_t cap, status, is_public, has_pvec;
+	int8_t *pvec; /* provider vector, pdim values; NULL none */
+	float pscale;
+};
+
+struct dindex {
+	pthread_rwlock_t lock;
+	pthread_mutex_t sync_lock; /* one syncer at a time */
+	const struct lexicon *lx;
+	char *pmodel;            /* provider model or NULL */
+	int pdim;                /* provider dimension, from the first vector */
+	struct entry *e;
+	uint32_t n, cap;
+	uint32_t *kmap;          /* slot + 1; 0 empty */
+	uint32_t kslots;
+	struct plist *fmap;
+	uint32_t fslots, nfeat;
+	size_t postings, stale;
+	int64_t seq, stamp;
+	int synced;
+};
+
+int dindex_cap(const char *type)
+{
+	for (int i = 0; agent_capability_types[i]; i++)
+		if (!strcmp(agent_capability_types[i], type))
+			return i;
+	return -1;
+}
+
+static uint32_t key_hash(const char *org, const char *agent)
+{
+	uint32_t h = hash_fnv1a(HASH_FNV_INIT, org, strlen(org));
+
+	return hash_fnv1a(hash_fnv1a(h, "/", 1), agent, strlen(agent));
+}
+
+static uint32_t *kfind(const struct dindex *ix, const char *org, const char *agent)
+{
+	uint32_t mask = ix->kslots - 1;
+
+	for (uint32_t i = key_hash(org, agent) & mask;; i = (i + 1) & mask) {
+		uint32_t *s = &ix->kmap[i];
+
+		if (!*s || (!strcmp(ix->e[*s - 1].agent_id, agent) &&
+			    !strcmp(ix->e[*s - 1].org_id, org)))
+			return s;
+	}
+}
+
+static int kgrow(struct dindex *ix)
+{
+	uint32_t old = ix->kslots, *om = ix->kmap;
+
+	ix->kslots = old ? old * 2 : 1024;
+	ix->kmap = calloc(ix->kslots, sizeof(uint32_t));
+	if (!ix->kmap) {
+		ix->kmap = om;
+		ix->kslots = old;
+		return E(INTERNAL);
+	}
+	for (uint32_t i = 0; i < old; i++)
+		if (om[i])
+			*kfind(ix, ix->e[om[i] - 1].org_id, ix->e[om[i] - 1].agent_id) = om[i];
+	free(om);
+	return 0;
+}
+
+static struct plist *ffind(const struct dindex *ix, uint32_t fid)
+{
+	uint32_t mask = ix->fslots - 1, h = fid * 0x9e3779b1U;
+
+	for (uint32_t i = h & mask;; i = (i + 1) & mask)
+		if (ix->fmap[i].fid == fid || !ix->fmap[i].fid)
+			return &ix->fmap[i];
+}
+
+static int fgrow(struct dindex *ix)
+{
+	uint32_t old = ix->fslots;
+	struct plist *om = ix->fmap;
+
+	ix->fslots = old ? old * 2 : 4096;
+	ix->fmap = calloc(ix->fslots, sizeof(struct plist));
+	if (!ix->fmap) {
+		ix->fmap = om;
+		ix->fslots = old;
+		return E(INTERNAL);
+	}
+	for (uint32_t i = 0; i < old; i++)
+		if (om[i].fid)
+			*ffind(ix, om[i].fid) = om[i];
+	free(om);
+	return 0;
+}
+
+static int post(struct dindex *ix, uint32_t fid, uint32_t slot, uint32_t ver, float w)
+{
+	struct plist *l;
+
+	if ((ix->nfeat + 1) * 2 > ix->fslots && fgrow(ix))
+		return E(INTERNAL);
+	l = ffind(ix, fid);
+	if (!l->fid) {
+		l->fid = fid;
+		ix->nfeat++;
+	}
+	if (l->n == l->cap) {
+		uint32_t c = l->cap ? l->cap * 2 : 4;
+		struct posting *p = realloc(l->p, c * sizeof(*p));
+
+		if (!p)
+			return E(INTERNAL);
+		l->p = p;
+		l->cap = c;
+	}
+	l->p[l->n++] = (struct posting){slot, ver, w};
+	ix->postings++;
+	return 0;
+}
+
+/* Drop postings of replaced vectors. */
+static void sweep(struct dindex *ix)
+{
+	for (uint32_t i = 0; i < ix->fslots; i++) {
+		struct plist *l = &ix->fmap[i];
+		uint32_t k = 0;
+
+		for (uint32_t j = 0; j < l->n; j++)
+			if (ix->e[l->p[j].slot].ver == l->p[j].ver)
+				l->p[k++] = l->p[j];
+		ix->postings -= l->n - k;
+		l->n = k;
+	}
+	ix->stale = 0;
+}
+
+int dindex_new(const struct lexicon *lx, const char *provider_model, struct dindex **out)
+{
+	struct dindex *ix = calloc(1, sizeof(*ix));
+
+	*out = NULL;
+	if (!ix)
+		return E(INTERNAL);
+	ix->lx = lx;
+	if (provider_model && !(ix->pmodel = strdup(provider_model)))
+		goto fail;
+	if (kgrow(ix) || fgrow(ix))
+		goto fail;
+	pthread_rwlock_init(&ix->lock, NULL);
+	pthread_mutex_init(&ix->sync_lock, NULL);
+	*out = ix;
+	return 0;
+fail:
+	free(ix->pmodel);
+	free(ix->kmap);
+	free(ix->fmap);
+	free(ix);
+	return E(INTERNAL);
+}
+
+void dindex_free(struct dindex *ix)
+{
+	if (!ix)
+		return;
+	for (uint32_t i = 0; i < ix->fslots; i++)
+		free(ix->fmap[i].p);
+	for (uint32_t i = 0; i < ix->n; i++)
+		free(ix->e[i].pvec);
+	free(ix->fmap);
+	free(ix->kmap);
+	free(ix->e);
+	free(ix->pmodel);
+	pthread_rwlock_destroy(&ix->lock);
+	pthread_mutex_destroy(&ix->sync_lock);
+	free(ix);
+}
+
+/* ---- sync --------------------------------------------------------------- */
+
+/* A changed row, prepared outside the lock (embedding is the costly part). */
+struct change {
+	struct agent_brief b; /* strings below are owned copies */
+	char embedding_id[EMB_ID_MAX];
+	int text_changed;     /* decided under the lock */
+	struct svec v;
+	int8_t *pvec;
+	float pscale;
+	int pdim;
+};
+
+struct batch {
+	struct dindex *ix;
+	struct change *c;
+	int n;
+	int rc;
+};
+
+static int status_code(const char *s)
+{
+	return !strcmp(s, "active") ? ST_ACTIVE : !strcmp(s, "paused") ? ST_PAUSED : ST_PROBATIONARY;
+}
+
+/* Built-in text of an agent: name, description and capability type. */
+static int embed_agent(const struct lexicon *lx, const struct agent_brief *b, struct svec *v)
+{
+	char text[EMBED_TEXT_MAX];
+	int n = snprintf(text, sizeof(text), "%s. %s. %s", b->name, b->capability_type,
+			 b->description);
+
+	if (n < 0)
+		return E(INTERNAL);
+	return embed_text(lx, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1, v);
+}
+
+static int collect(void *ctx, const struct agent_brief *b)
+{
+	struct batch *bt = ctx;
+	struct change *c = &bt->c[bt->n];
+
+	memset(c, 0, sizeof(*c));
+	c->b = *b;
+	c->b.name = c->b.description = NULL;
+	snprintf(c->embedding_id, sizeof(c->embedding_id), "%s", b->embedding_id ? b->embedding_id : "");
+	c->b.embedding_id = c->embedding_id;
+	c->b.vec = NULL;
+	c->b.vec_model = NULL;
+	if (embed_agent(bt->ix->lx, b, &c->v))
+		return E(INTERNAL);
+	if (b->vec && bt->ix->pmodel && b->vec_model && !strcmp(b->vec_model, bt->ix->pmodel)) {
+		float *tmp = (float *)b->vec;
+
+		c->pvec = malloc((size_t)b->vec_dim);
+		if (!c->pvec)
+			return E(INTERNAL);
+		qvec_quantize(tmp, (size_t)b->vec_dim, c->pvec, &c->pscale);
+		c->pdim = b->vec_dim;
+	}
+	bt->n++;
+	return 0;
+}
+
+static int apply(struct dindex *ix, struct change *c)
+{
+	uint32_t *s, slot;
+	struct entry *e;
+	int text_changed;
+
+	if ((ix->n + 1) * 2 > ix->kslots && kgrow(ix))
+		return E(INTERNAL);
+	s = kfind(ix, c->b.org_id, c->b.agent_id);
+	if (!*s) {
+		if (ix->n == ix->cap) {
+			uint32_t nc = ix->cap ? ix->cap * 2 : 1024;
+			struct entry *ne = realloc(ix->e, nc * sizeof(*ne));
+
+			if (!ne)
+				return E(INTERNAL);
+			ix->e = ne;
+			ix->cap = nc;
+		}
+		memset(&ix->e[ix->n], 0, sizeof(ix->e[0]));
+		snprintf(ix->e[ix->n].org_id, ID_MAX, "%s", c->b.org_id);
+		snprintf(ix->e[ix->n].agent_id, AGENT_ID_MAX + 1, "%s", c->b.agent_id);
+		*s = ++ix->n;
+	}
+	slot = *s - 1;
+	e = &ix->e[slot];
+	text_changed = strcmp(e->embedding_id, c->embedding_id) || e->ver == 0;
+	e->price = c->b.per_call_micros;
+	e->p99 = c->b.p99_latency_ms;
+	e->trust = (float)c->b.trust_score;
+	e->cap = (uint8_t)(dindex_cap(c->b.capability_type) < 0 ? 6 : dindex_cap(c->b.capability_type));
+	e->status = (uint8_t)status_code(c->b.status);
+	e->is_public = (uint8_t)(c->b.is_public != 0);
+	if (text_changed) {
+		if (e->ver)
+			ix->stale += (size_t)c->v.n;
+		e->ver++;
+		snprintf(e->embedding_id, sizeof(e->embedding_id), "%s", c->embedding_id);
+		for (int i = 0; i < c->v.n; i++)
+			if (post(ix, c->v.id[i], slot, e->ver, c->v.w[i]))
+				return E(INTERNAL);
+	}
+	/* the provider vector goes with the text it was made for */
+	if (text_changed || c->pvec) {
+		free(e->pvec);
+		e->pvec = NULL;
+		e->has_pvec = 0;
+	}
+	if (c->pvec && (!ix->pdim || ix->pdim == c->pdim)) {
+		ix->pdim = c->pdim;
+		e->pvec = c->pvec;
+		e->pscale = c->pscale;
+		e->has_pvec = 1;
+		c->pvec = NULL;
+	}
+	if (c->b.seq > ix->seq)
+		ix->seq = c->b.seq;
+	return 0;
+}
+
+int dindex_sync(struct dindex *ix, struct store *st)
+{
+	struct batch bt = {.ix = ix};
+	int64_t stamp = 0, from;
+	int rc;
+
+	rc = st->ops->agent_stamp(st, &stamp); /* before the read: see index.h */
+	if (rc)
+		return rc;
+	pthread_rwlock_rdlock(&ix->lock);
+	rc = ix->synced && ix->stamp == stamp;
+	pthread_rwlock_unlock(&ix->lock);
+	if (rc)
+		return 0;
+	pthread_mutex_lock(&ix->sync_lock);
+	bt.c = malloc(SYNC_BATCH * sizeof(*bt.c));
+	rc = bt.c ? 0 : E(INTERNAL);
+	pthread_rwlock_rdlock(&ix->lock);
+	from = ix->seq;
+	pthread_rwlock_unlock(&ix->lock);
+	while (!rc) {
+		bt.n = 0;
+		rc = st->ops->agent_changes(st, from, SYNC_BATCH, collect, &bt);
+		pthread_rwlock_wrlock(&ix->lock);
+		for (int i = 0; i < bt.n; i++) {
+			if (!rc)
+				rc = apply(ix, &bt.c[i]);
+			free(bt.c[i].pvec);
+		}
+		if (ix->stale > ix->postings / 2 + 65536)
+			sweep(ix);
+		from = ix->seq;
+		pthread_rwlock_unlock(&ix->lock);
+		if (bt.n < SYNC_BATCH)
+			break;
+	}
+	if (!rc) {
+		pthread_rwlock_wrlock(&ix->lock);
+		ix->stamp = stamp;
+		ix->synced = 1;
+		pthread_rwlock_unlock(&ix->lock);
+	}
+	free(bt.c);
+	pthread_mutex_unlock(&ix->sync_lock);
+	return rc;
+}
+
+/* ---- query -------------------------------------------------------------- */
+
+static int visible(const struct dindex *ix, const struct entry *e, const struct dx_query *q)
+{
+	(void)ix;
+	if (e->status == ST_PAUSED)
+		return 0;
+	if (strcmp(e->org_id, q->org_id)) {
+		if (!q->cross_org || !e->is_public)
+			return 0;
+	} else {
+		for (int i = 0; i < q->nexclude; i++)
+			if (!strcmp(q->exclude[i], e->agent_id))
+				return 0;
+	}
+	if (q->cap >= 0 && e->cap != q->cap)
+		return 0;
+	if (q->budget_cap_micros >= 0 && e->price > q->budget_cap_micros)
+		return 0;
+	if (q->max_latency_ms >= 0 && e->p99 > q->max_latency_ms)
+		return 0;
+	return 1;
+}
+
+/* A bounded min-heap of the best results so far. */
+struct topk {
+	struct dx_result *r;
+	int n, k;
+};
+
+/* 1 if a ranks before b: higher score, then agent id, then org id. */
+static int better(const struct dx_result *a, const struct dx_result *b)
+{
+	int c;
+
+	if (a->r.score != b->r.score)
+		return a->r.score > b->r.score;
+	c = strcmp(a->agent_id, b->agent_id);
+	return c ? c < 0 : strcmp(a->org_id, b->org_id) < 0;
+}
+
+static void sift_down(struct topk *t, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, r = l + 1, m = i;
+		struct dx_result tmp;
+
+		if (l < t->n && better(&t->r[m], &t->r[l]))
+			m = l;
+		if (r < t->n && better(&t->r[m], &t->r[r]))
+			m = r;
+		if (m == i)
+			return;
+		tmp = t->r[i];
+		t->r[i] = t->r[m];
+		t->r[m] = tmp;
+		i = m;
+	}
+}
+
+static void sift_up(struct topk *t, int i)
+{
+	while (i > 0) {
+		int p = (i - 1) / 2;
+		struct dx_result tmp;
+
+		if (!better(&t->r[p], &t->r[i]))
+			return;
+		tmp = t->r[i];
+		t->r[i] = t->r[p];
+		t->r[p] = tmp;
+		i = p;
+	}
+}
+
+static void topk_offer(struct topk *t, const struct entry *e, const struct rank_out *ro,
+		       int provider)
+{
+	struct dx_result c;
+
+	if (t->n == t->k && t->r[0].r.score > ro->score)
+		return; /* cheap reject before copying ids */
+	memcpy(c.org_id, e->org_id, sizeof(c.org_id));
+	memcpy(c.agent_id, e->agent_id, sizeof(c.agent_id));
+	c.r = *ro;
+	c.provider = provider;
+	if (t->n < t->k) {
+		t->r[t->n] = c;
+		sift_up(t, t->n++);
+	} else if (better(&c, &t->r[0])) {
+		t->r[0] = c;
+		sift_down(t, 0);
+	}
+}
+
+static int by_rank(const void *a, const void *b)
+{
+	return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+struct scratch {
+	float *sem;      /* per slot: built-in cosine */
+	float *lex;      /* per slot: full-text score */
+	uint32_t *touched;
+	uint32_t nt;
+	uint8_t *mark;
+};
+
+static void touch(struct scratch *s, uint32_t slot)
+{
+	if (!s->mark[slot]) {
+		s->mark[slot] = 1;
+		s->touched[s->nt++] = slot;
+	}
+}
+
+static void score_entry(const struct dindex *ix, const struct dx_query *q, const struct entry *e,
+			double sem, double lex, double sem_best, double lex_best, int provider,
+			struct topk *t)
+{
+	struct rank_in in = {
+		.has_text = q->has_text,
+		.lexical_raw = lex, .lexical_best = lex_best,
+		.semantic_raw = sem, .semantic_best = sem_best,
+		.price_micros = e->price, .budget_cap_micros = q->budget_cap_micros,
+		.p99_ms = e->p99, .max_latency_ms = q->max_latency_ms,
+		.trust_score = e->trust, .probationary = e->status == ST_PROBATIONARY,
+	};
+	struct rank_out ro;
+
+	(void)ix;
+	rank_score(&in, &ro);
+	if (q->has_text && ro.relevance < RANK_MIN_RELEVANCE)
+		return;
+	topk_offer(t, e, &ro, provider);
+}
+
+/* Provider cosine of e, or -1 when e has no provider vector. */
+static double provider_cos(const struct dindex *ix, const struct entry *e, const int8_t *pq,
+			   float pscale)
+{
+	if (!pq || !e->has_pvec)
+		return -1;
+	return (double)qdot(pq, e->pvec, (size_t)ix->pdim) * e->pscale * pscale;
+}
+
+static int query_text(struct dindex *ix, const struct dx_query *q, struct scratch *s,
+		      const int8_t *pq, float pscale, struct topk *t)
+{
+	double sem_best = 0, lex_best = 0;
+
+	/* built-in cosines over the postings of the query's features */
+	for (int i = 0; q->q && i < q->q->n; i++) {
+		struct plist *l = ffind(ix, q->q->id[i]);
+
+		for (uint32_t j = 0; l->fid && j < l->n; j++) {
+			const struct posting *p = &l->p[j];
+
+			if (ix->e[p->slot].ver != p->ver)
+				continue;
+			if (!s->mark[p->slot])
+				touch(s, p->slot);
+			s->sem[p->slot] += q->q->w[i] * p->w;
+		}
+	}
+	for (int i = 0; i < q->nlex; i++) {
+		uint32_t *k = kfind(ix, q->lex[i].org_id, q->lex[i].agent_id);
+
+		if (!*k)
+			continue; /* committed after our sync: next time */
+		touch(s, *k - 1);
+		s->lex[*k - 1] = (float)q->lex[i].score;
+	}
+	/* the provider's vectors replace the built-in ones where they exist */
+	if (pq)
+		for (uint32_t i = 0; i < ix->n; i++)
+			if (ix->e[i].has_pvec && visible(ix, &ix->e[i], q)) {
+				double c = provider_cos(ix, &ix->e[i], pq, pscale);
+
+				touch(s, i);
+				s->sem[i] = c > 0 ? (float)c : 0;
+			}
+	/* drop what the filters refuse, find the bests */
+	{
+		uint32_t k = 0;
+
+		for (uint32_t i = 0; i < s->nt; i++) {
+			uint32_t slot = s->touched[i];
+
+			if (!visible(ix, &ix->e[slot], q) || (s->sem[slot] <= 0 && s->lex[slot] <= 0))
+				continue;
+			s->touched[k++] = slot;
+			if (s->sem[slot] > sem_best)
+				sem_best = s->sem[slot];
+			if (s->lex[slot] > lex_best)
+				lex_best = s->lex[slot];
+		}
+		s->nt = k;
+	}
+	for (uint32_t i = 0; i < s->nt; i++) {
+		uint32_t slot = s->touched[i];
+
+		score_entry(ix, q, &ix->e[slot], s->sem[slot], s->lex[slot], sem_best, lex_best,
+			    pq && ix->e[slot].has_pvec, t);
+	}
+	return 0;
+}
+
+int dindex_query(struct dindex *ix, const struct dx_query *q, struct dx_result *out, int *n)
+{
+	struct topk t = {.r = out, .n = 0, .k = q->limit};
+	struct scratch s = {0};
+	int8_t *pq = NULL;
+	float pscale = 0;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&ix->lock);
+	if (q->pq && ix->pdim == q->pq_dim && q->pq_dim > 0) {
+		pq = malloc((size_t)q->pq_dim);
+		if (pq)
+			qvec_quantize(q->pq, (size_t)q->pq_dim, pq, &pscale);
+	}
+	if (!q->has_text) {
+		for (uint32_t i = 0; i < ix->n; i++)
+			if (visible(ix, &ix->e[i], q))
+				score_entry(ix, q, &ix->e[i], 0, 0, 0, 0, 0, &t);
+		goto done;
+	}
+	s.sem = calloc(ix->n + 1, sizeof(float));
+	s.lex = calloc(ix->n + 1, sizeof(float));
+	s.mark = calloc(ix->n + 1, 1);
+	s.touched = malloc((ix->n + 1) * sizeof(uint32_t));
+	if (!s.sem || !s.lex || !s.mark || !s.touched) {
+		rc = E(INTERNAL);
+		goto done;
+	}
+	rc = query_text(ix, q, &s, pq, pscale, &t);
+done:
+	pthread_rwlock_unlock(&ix->lock);
+	free(s.sem);
+	free(s.lex);
+	free(s.mark);
+	free(s.touched);
+	free(pq);
+	qsort(out, (size_t)t.n, sizeof(out[0]), by_rank);
+	*n = t.n;
+	return rc;
+}
+
+int dindex_missing_provider(struct dindex *ix, int limit,
+			    void (*cb)(void *ctx, const char *org_id, const char *agent_id,
+				       const char *embedding_id),
+			    void *ctx)
+{
+	int k = 0;
+
+	pthread_rwlock_rdlock(&ix->lock);
+	for (uint32_t i = 0; ix->pmodel && i < ix->n && k < limit; i++)
+		if (!ix->e[i].has_pvec && ix->e[i].embedding_id[0]) {
+			cb(ctx, ix->e[i].org_id, ix->e[i].agent_id, ix->e[i].embedding_id);
+			k++;
+		}
+	pthread_rwlock_unlock(&ix->lock);
+	return k;
+}
+
+void dindex_stats(struct dindex *ix, struct dx_stats *st)
+{
+	pthread_rwlock_rdlock(&ix->lock);
+	memset(st, 0, sizeof(*st));
+	st->agents = ix->n;
+	for (uint32_t i = 0; i < ix->n; i++)
+		st->live += ix->e[i].status != ST_PAUSED;
+	st->postings = ix->postings;
+	st->features = ix->nfeat;
+	st->seq = ix->seq;
+	st->bytes = (size_t)ix->cap * sizeof(struct entry) + (size_t)ix->kslots * 4 +
+		    (size_t)ix->fslots * sizeof(struct plist);
+	for (uint32_t i = 0; i < ix->fslots; i++)
+		st->bytes += (size_t)ix->fmap[i].cap * sizeof(struct posting);
+	for (uint32_t i = 0; i < ix->n; i++)
+		st->bytes += ix->e[i].has_pvec ? (size_t)ix->pdim : 0;
+	pthread_rwlock_unlock(&ix->lock);
+}
