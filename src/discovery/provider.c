@@ -17,6 +17,7 @@ struct provider {
 	char *url, *model, *auth; /* auth: "Authorization: Bearer ..." or NULL */
 	pthread_mutex_t lock;
 	int64_t down_until;       /* monotonic seconds; breaker open before it */
+	char last_why[PROVIDER_WHY_MAX]; /* why the breaker opened */
 };
 
 static int64_t mono_s(void)
@@ -150,12 +151,12 @@ int provider_embed(struct provider *p, const char *text, long timeout_ms, float 
 	buf_init(&resp, PROVIDER_RESPONSE_MAX);
 	pthread_mutex_lock(&p->lock);
 	open = p->down_until > mono_s();
-	pthread_mutex_unlock(&p->lock);
-	if (open) {
-		snprintf(why, PROVIDER_WHY_MAX, "provider failed recently; retrying after %ds",
+	if (open)
+		snprintf(why, PROVIDER_WHY_MAX, "%.100s (not retried for %ds)", p->last_why,
 			 PROVIDER_COOLDOWN_S);
+	pthread_mutex_unlock(&p->lock);
+	if (open)
 		return rc;
-	}
 	body = request_body(p, text);
 	e = curl_easy_init();
 	h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -194,6 +195,8 @@ int provider_embed(struct provider *p, const char *text, long timeout_ms, float 
 out:
 	pthread_mutex_lock(&p->lock);
 	p->down_until = rc ? mono_s() + PROVIDER_COOLDOWN_S : 0;
+	if (rc)
+		snprintf(p->last_why, sizeof(p->last_why), "%.100s", why);
 	pthread_mutex_unlock(&p->lock);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);

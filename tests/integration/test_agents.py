@@ -3,6 +3,7 @@ each bad input is a 400 naming the field and writes nothing) and X-Agent-ID
 (point 5)."""
 import concurrent.futures
 import json
+import re
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from helpers import (AGENT_FIELDS, DELETE, Api, agent_body, check_envelope,
                      expect_error, expect_ok, is_rfc3339z, mutate, register_agent,
                      register_org, unique)
 
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 PLACEHOLDER_SECRET = "replace-with-32-char-secret"  # from the seed, 27 chars
 assert len(PLACEHOLDER_SECRET) == 27
 
@@ -36,7 +38,7 @@ def test_register_agent(server):
     d = expect_ok(r, 201)
     assert d["agent_id"] == agent_id
     assert d["status"] == "probationary"
-    assert "embedding_id" in d and d["embedding_id"] is None
+    assert UUID_RE.match(d["embedding_id"]), d  # embedded at registration (test_discover.py)
     assert is_rfc3339z(d["registered_at"]), d["registered_at"]
     assert body["webhook_secret"] not in r.text
 
@@ -47,7 +49,7 @@ def test_register_agent(server):
         assert got[f] == body[f], f
     assert got["status"] == "probationary"
     assert got["trust_score"] == 0.5
-    assert got["embedding_id"] is None
+    assert got["embedding_id"] == d["embedding_id"]
     assert got["registered_at"] == d["registered_at"]
     assert is_rfc3339z(got["updated_at"])
 
