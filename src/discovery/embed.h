@@ -24,7 +24,7 @@
 
 #include "discovery/lexicon.h"
 
-#define SVEC_MAX 64
+#define SVEC_MAX 128
 #define EMBED_MODEL "nexra-builtin-wordnet-1" /* changes when the vectors would */
 #define EMBED_TEXT_MAX 8192                   /* bytes of text considered */
 

@@ -9,6 +9,7 @@
  */
 #include "discovery/index.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,8 @@ enum { ST_PROBATIONARY, ST_ACTIVE, ST_PAUSED };
 
 struct posting {
 	uint32_t slot;
-	uint32_t ver;
-	float w;
+	uint16_t ver; /* the entry's version when posted, mod 2^16 */
+	uint16_t w;   /* weight in [0, 1] times 65535 */
 };
 
 struct plist {
@@ -43,7 +44,7 @@ struct entry {
 	char embedding_id[EMB_ID_MAX];
 	int64_t price, p99;
 	float trust;
-	uint32_t ver;
+	uint16_t ver; /* 0: not yet indexed; wraps past 0 (a sweep first) */
 	uint8_t cap, status, is_public, has_pvec;
 	int8_t *pvec; /* provider vector, pdim values; NULL none */
 	float pscale;
@@ -140,7 +141,7 @@ static int fgrow(struct dindex *ix)
 	return 0;
 }
 
-static int post(struct dindex *ix, uint32_t fid, uint32_t slot, uint32_t ver, float w)
+static int post(struct dindex *ix, uint32_t fid, uint32_t slot, uint16_t ver, float w)
 {
 	struct plist *l;
 
@@ -160,7 +161,7 @@ static int post(struct dindex *ix, uint32_t fid, uint32_t slot, uint32_t ver, fl
 		l->p = p;
 		l->cap = c;
 	}
-	l->p[l->n++] = (struct posting){slot, ver, w};
+	l->p[l->n++] = (struct posting){slot, ver, (uint16_t)lrintf(w * 65535.0f)};
 	ix->postings++;
 	return 0;
 }
@@ -322,7 +323,10 @@ static int apply(struct dindex *ix, struct change *c)
 	if (text_changed) {
 		if (e->ver)
 			ix->stale += (size_t)c->v.n;
-		e->ver++;
+		if (++e->ver == 0) { /* wrapped: at 0, which no posting carries, */
+			sweep(ix); /* every old posting of e goes */
+			e->ver = 1;
+		}
 		snprintf(e->embedding_id, sizeof(e->embedding_id), "%s", c->embedding_id);
 		for (int i = 0; i < c->v.n; i++)
 			if (post(ix, c->v.id[i], slot, e->ver, c->v.w[i]))
@@ -539,23 +543,35 @@ static double provider_cos(const struct dindex *ix, const struct entry *e, const
 	return (double)qdot(pq, e->pvec, (size_t)ix->pdim) * e->pscale * pscale;
 }
 
+/* Inverse document frequency of a feature in df of n agents. */
+static float idf(uint32_t n, uint32_t df)
+{
+	return logf(1.0f + (float)n / (float)(df ? df : 1));
+}
+
 static int query_text(struct dindex *ix, const struct dx_query *q, struct scratch *s,
 		      const int8_t *pq, float pscale, struct topk *t)
 {
 	double sem_best = 0, lex_best = 0;
 
-	/* built-in cosines over the postings of the query's features */
+	/* built-in similarity over the postings of the query's features, each
+	 * weighted by its rarity among agents (a concept every description
+	 * shares says little) */
 	for (int i = 0; q->q && i < q->q->n; i++) {
 		struct plist *l = ffind(ix, q->q->id[i]);
+		float w;
 
-		for (uint32_t j = 0; l->fid && j < l->n; j++) {
+		if (!l->fid || !l->n)
+			continue;
+		w = q->q->w[i] * idf(ix->n, l->n);
+		for (uint32_t j = 0; j < l->n; j++) {
 			const struct posting *p = &l->p[j];
 
 			if (ix->e[p->slot].ver != p->ver)
 				continue;
 			if (!s->mark[p->slot])
 				touch(s, p->slot);
-			s->sem[p->slot] += q->q->w[i] * p->w;
+			s->sem[p->slot] += w * (float)p->w * (1.0f / 65535.0f);
 		}
 	}
 	for (int i = 0; i < q->nlex; i++) {
