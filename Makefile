@@ -114,16 +114,18 @@ schema-suite: $(BUILD)/schema-suite
 $(BUILD)/%_bench: bench/%_bench.c $(BUILD)/libnexra.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
 
-$(BUILD)/discover_eval: bench/discover_eval.c $(BUILD)/libnexra.a
+$(BUILD)/discover_eval $(BUILD)/discover_load: $(BUILD)/%: bench/%.c $(BUILD)/libnexra.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
 
 # In-process figures first (one core, no network), then the HTTP run.
-bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench $(BUILD)/discover_eval
+bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench $(BUILD)/discover_eval \
+       $(BUILD)/discover_load
 	$(BUILD)/policy_bench
 	$(BUILD)/schema_bench
 	$(BUILD)/discover_eval tests/data/discovery_agents.tsv tests/data/discovery_queries.tsv
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
 	bash bench/delegate.sh $(abspath $(BUILD)/nexra)
+	bash bench/discover.sh $(abspath $(BUILD)/nexra) $(abspath $(BUILD)/discover_load)
 
 fuzz:
 	bash tests/fuzz/run-libfuzzer.sh

@@ -84,7 +84,7 @@ start_nexra() {
   NEXRA_PID=$!
 
   BASE=""
-  for _ in $(seq 100); do
+  for _ in $(seq "${NEXRA_START_TRIES:-100}"); do
     BASE=$(grep -m1 -o 'listening on http://[0-9.]*:[0-9]*' "$DIR/nexra.out" "$DIR/nexra.err" 2>/dev/null \
            | head -n1 | sed 's/.*listening on //') || true
     [ -n "$BASE" ] && break

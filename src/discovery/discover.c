@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "discovery/stem.h"
 #include "core/banned.h"
 
 struct lex_ctx {
@@ -25,6 +26,51 @@ static int on_hit(void *ctx, const char *org_id, const char *agent_id, double sc
 	h->score = score;
 	l->n++;
 	return 0;
+}
+
+struct term_df {
+	const char *t;
+	uint32_t df;
+};
+
+static int by_df(const void *a, const void *b)
+{
+	const struct term_df *x = a, *y = b;
+
+	return (x->df > y->df) - (x->df < y->df);
+}
+
+/*
+ * The words full-text search gets: the rarest first, while the agents they
+ * match (their document frequencies, from the index) stay within
+ * LEXICAL_MATCH_BUDGET, the rarest always unless it alone is over four
+ * times that. bm25 costs each matching row, so a query of common words
+ * would cost the whole registry; their overlap still counts through the
+ * built-in vectors, which carry every word's stem (docs/discovery.md).
+ */
+static void pick_terms(struct discovery *d, const struct discover_req *q, struct agent_search *s)
+{
+	struct term_df td[SEARCH_TERMS_MAX];
+	struct stemmer st;
+	char stem[STEM_WORD_MAX + 1];
+	uint64_t total = 0;
+
+	if (stemmer_init(&st))
+		return;
+	for (int i = 0; i < q->nterms; i++) {
+		size_t n = stemmer_stem(&st, q->term_buf[i], strlen(q->term_buf[i]), stem);
+
+		td[i].t = q->term_buf[i];
+		td[i].df = dindex_df(d->ix, embed_stem_feature(stem, n));
+	}
+	stemmer_release(&st);
+	qsort(td, (size_t)q->nterms, sizeof(td[0]), by_df);
+	for (int i = 0; i < q->nterms; i++) {
+		total += td[i].df;
+		if (i == 0 ? td[i].df > 4 * LEXICAL_MATCH_BUDGET : total > LEXICAL_MATCH_BUDGET)
+			break;
+		s->terms[s->nterms++] = td[i].t;
+	}
 }
 
 /* The provider's query vector, or NULL with out saying why not. */
@@ -73,8 +119,8 @@ int discover_run(struct discovery *d, const char *org_id, const struct discover_
 	s.capability_type = q->capability_type;
 	s.max_price_micros = q->budget_cap_micros;
 	s.max_p99_ms = q->max_latency_ms;
-	for (int i = 0; (signals & DISCOVER_LEXICAL) && i < q->nterms; i++)
-		s.terms[s.nterms++] = q->term_buf[i];
+	if (signals & DISCOVER_LEXICAL)
+		pick_terms(d, q, &s);
 	rc = st->ops->agent_search(st, &s, DISCOVER_LEXICAL_CANDIDATES, on_hit, &lex);
 	if (rc) {
 		out->store_failed = 1;

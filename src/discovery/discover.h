@@ -12,6 +12,7 @@
 #include "discovery/request.h"
 
 #define DISCOVER_LEXICAL_CANDIDATES 200
+#define LEXICAL_MATCH_BUDGET 500 /* rows full-text search may rank */
 enum { DISCOVER_LEXICAL = 1, DISCOVER_SEMANTIC = 2, DISCOVER_HYBRID = 3 };
 
 struct discover_out {

@@ -36,16 +36,27 @@ struct feat_acc {
 	int n;
 };
 
-/* Add feature (kind, id) with weight w. */
-static void add(struct feat_acc *acc, char kind, uint32_t id, float w)
+static uint32_t feature_id(char kind, uint32_t id)
 {
-	uint32_t h = hash_fnv1a(HASH_FNV_INIT, &kind, 1), i;
+	uint32_t h = hash_fnv1a(HASH_FNV_INIT, &kind, 1);
 
 	h = hash_fnv1a(h, &id, sizeof(id));
 	h ^= h >> 15;
 	h *= 0x2c1b3c6dU;
 	h ^= h >> 12;
-	h |= 1; /* never 0 */
+	return h | 1; /* never 0 */
+}
+
+uint32_t embed_stem_feature(const char *stem, size_t n)
+{
+	return feature_id('w', hash_fnv1a(HASH_FNV_INIT, stem, n));
+}
+
+/* Add feature (kind, id) with weight w. */
+static void add(struct feat_acc *acc, char kind, uint32_t id, float w)
+{
+	uint32_t h = feature_id(kind, id), i;
+
 	for (i = h % ACC_SLOTS; acc->w[i] != 0; i = (i + 1) % ACC_SLOTS)
 		if (acc->id[i] == h) {
 			acc->w[i] += w;
@@ -58,25 +69,31 @@ static void add(struct feat_acc *acc, char kind, uint32_t id, float w)
 	acc->n++;
 }
 
-/* A word's concepts, gathered before normalizing their mass. */
+/* A word's concepts, gathered before normalizing their mass: a small
+ * open-addressing set (slot: index + 1) so each add is O(1). */
 #define CONCEPTS_MAX 96
+#define CONCEPT_SLOTS 256
 struct concepts {
 	uint32_t id[CONCEPTS_MAX];
 	float w[CONCEPTS_MAX];
 	int n;
+	uint8_t slot[CONCEPT_SLOTS];
 };
 
 static void concept_add(struct concepts *c, uint32_t id, float w)
 {
-	for (int i = 0; i < c->n; i++)
-		if (c->id[i] == id) {
-			if (w > c->w[i])
-				c->w[i] = w;
+	uint32_t i = (id * 0x9e3779b1U) >> 24;
+
+	for (; c->slot[i]; i = (i + 1) % CONCEPT_SLOTS)
+		if (c->id[c->slot[i] - 1] == id) {
+			if (w > c->w[c->slot[i] - 1])
+				c->w[c->slot[i] - 1] = w;
 			return;
 		}
 	if (c->n < CONCEPTS_MAX) {
 		c->id[c->n] = id;
 		c->w[c->n++] = w;
+		c->slot[i] = (uint8_t)c->n;
 	}
 }
 
@@ -157,8 +174,11 @@ static void embed_words(const struct lexicon *lx, const struct words *w, struct 
 	char key[3 * (STEM_WORD_MAX + 1)];
 
 	for (int i = 0; i < w->n; i++) {
-		struct concepts c = {.n = 0};
+		struct concepts c;
 		int colloc = 0;
+
+		c.n = 0;
+		memset(c.slot, 0, sizeof(c.slot));
 
 		for (int k = 3; k >= 2 && !colloc; k--) {
 			size_t n, kl;
@@ -249,6 +269,33 @@ int embed_text(const struct lexicon *lx, const char *text, size_t len, struct sv
 	embed_words(lx, &w, &acc);
 	top_features(&acc, out);
 	return 0;
+}
+
+int embed_stems(const char *text, size_t len, uint32_t *ids, int max)
+{
+	struct stemmer st;
+	char word[STEM_WORD_MAX + 1], stem[STEM_WORD_MAX + 1];
+	size_t pos = 0, n;
+	int k = 0;
+
+	if (stemmer_init(&st))
+		return 0;
+	if (len > EMBED_TEXT_MAX)
+		len = EMBED_TEXT_MAX;
+	while (k < max && (n = stem_next_word(text, len, &pos, word)) > 0) {
+		uint32_t f;
+		int dup = 0;
+
+		if (stem_is_stopword(word, n))
+			continue;
+		f = embed_stem_feature(stem, stemmer_stem(&st, word, n, stem));
+		for (int i = 0; i < k && !dup; i++)
+			dup = ids[i] == f;
+		if (!dup)
+			ids[k++] = f;
+	}
+	stemmer_release(&st);
+	return k;
 }
 
 float svec_dot(const struct svec *a, const struct svec *b)

@@ -39,6 +39,15 @@ struct svec {
  * stemmer). */
 int embed_text(const struct lexicon *lx, const char *text, size_t len, struct svec *out);
 
+/* The feature id of a word's stem (as embed_text gives it). */
+uint32_t embed_stem_feature(const char *stem, size_t n);
+
+/* The distinct stem features of text's content words (all of them, where
+ * the vector keeps only the heaviest): at most max into ids; the count is
+ * returned. The index counts agents per stem with them (a document
+ * frequency that full-text search's cost is estimated from). */
+int embed_stems(const char *text, size_t len, uint32_t *ids, int max);
+
 /* Cosine of two sparse unit vectors. */
 float svec_dot(const struct svec *a, const struct svec *b);
 

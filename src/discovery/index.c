@@ -21,6 +21,8 @@
 #include "core/banned.h"
 
 #define SYNC_BATCH 2000
+#define COMMON_MIN_AGENTS 2000 /* from this size on, features of more than */
+#define COMMON_SHARE 10        /* 1/COMMON_SHARE of the agents are skipped */
 #define EMB_ID_MAX 48
 #define PDIM_MAX 8192
 
@@ -63,6 +65,8 @@ struct dindex {
 	struct plist *fmap;
 	uint32_t fslots, nfeat;
 	size_t postings, stale;
+	uint32_t *df_id, *df_n;  /* stem feature -> agents whose text has it */
+	uint32_t df_slots, df_used;
 	int64_t seq, stamp;
 	int synced;
 };
@@ -216,6 +220,8 @@ void dindex_free(struct dindex *ix)
 		free(ix->e[i].pvec);
 	free(ix->fmap);
 	free(ix->kmap);
+	free(ix->df_id);
+	free(ix->df_n);
 	free(ix->e);
 	free(ix->pmodel);
 	pthread_rwlock_destroy(&ix->lock);
@@ -226,8 +232,12 @@ void dindex_free(struct dindex *ix)
 /* ---- sync --------------------------------------------------------------- */
 
 /* A changed row, prepared outside the lock (embedding is the costly part). */
+#define CHANGE_STEMS 256
+
 struct change {
 	struct agent_brief b; /* strings below are owned copies */
+	uint32_t stems[CHANGE_STEMS];
+	int nstems;
 	char embedding_id[EMB_ID_MAX];
 	int text_changed;     /* decided under the lock */
 	struct svec v;
@@ -248,16 +258,75 @@ static int status_code(const char *s)
 	return !strcmp(s, "active") ? ST_ACTIVE : !strcmp(s, "paused") ? ST_PAUSED : ST_PROBATIONARY;
 }
 
-/* Built-in text of an agent: name, description and capability type. */
-static int embed_agent(const struct lexicon *lx, const struct agent_brief *b, struct svec *v)
+/* Built-in text of an agent (name, capability type, description): its
+ * vector and its stems. */
+static int embed_agent(const struct lexicon *lx, const struct agent_brief *b, struct change *c)
 {
 	char text[EMBED_TEXT_MAX];
 	int n = snprintf(text, sizeof(text), "%s. %s. %s", b->name, b->capability_type,
 			 b->description);
+	size_t len;
 
 	if (n < 0)
 		return E(INTERNAL);
-	return embed_text(lx, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1, v);
+	len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+	c->nstems = embed_stems(text, len, c->stems, CHANGE_STEMS);
+	return embed_text(lx, text, len, &c->v);
+}
+
+static uint32_t *df_find(const struct dindex *ix, uint32_t fid)
+{
+	uint32_t mask = ix->df_slots - 1;
+
+	for (uint32_t i = (fid * 0x9e3779b1U) & mask;; i = (i + 1) & mask)
+		if (ix->df_id[i] == fid || !ix->df_id[i])
+			return &ix->df_id[i];
+}
+
+static int df_grow(struct dindex *ix)
+{
+	uint32_t old = ix->df_slots, *oi = ix->df_id, *on = ix->df_n;
+
+	ix->df_slots = old ? old * 2 : 4096;
+	ix->df_id = calloc(ix->df_slots, sizeof(uint32_t));
+	ix->df_n = calloc(ix->df_slots, sizeof(uint32_t));
+	if (!ix->df_id || !ix->df_n) {
+		free(ix->df_id);
+		free(ix->df_n);
+		ix->df_id = oi;
+		ix->df_n = on;
+		ix->df_slots = old;
+		return E(INTERNAL);
+	}
+	for (uint32_t i = 0; i < old; i++)
+		if (oi[i]) {
+			uint32_t *s = df_find(ix, oi[i]);
+
+			*s = oi[i];
+			ix->df_n[s - ix->df_id] = on[i];
+		}
+	free(oi);
+	free(on);
+	return 0;
+}
+
+/* Count a new text's stems. A replaced text's stay counted until the next
+ * start: the figure is an upper bound, which is what a cost estimate needs. */
+static int df_add(struct dindex *ix, const uint32_t *ids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t *s;
+
+		if ((ix->df_used + 1) * 2 > ix->df_slots && df_grow(ix))
+			return E(INTERNAL);
+		s = df_find(ix, ids[i]);
+		if (!*s) {
+			*s = ids[i];
+			ix->df_used++;
+		}
+		ix->df_n[s - ix->df_id]++;
+	}
+	return 0;
 }
 
 static int collect(void *ctx, const struct agent_brief *b)
@@ -272,7 +341,7 @@ static int collect(void *ctx, const struct agent_brief *b)
 	c->b.embedding_id = c->embedding_id;
 	c->b.vec = NULL;
 	c->b.vec_model = NULL;
-	if (embed_agent(bt->ix->lx, b, &c->v))
+	if (embed_agent(bt->ix->lx, b, c))
 		return E(INTERNAL);
 	if (b->vec && bt->ix->pmodel && b->vec_model && !strcmp(b->vec_model, bt->ix->pmodel)) {
 		float *tmp = (float *)b->vec;
@@ -331,6 +400,8 @@ static int apply(struct dindex *ix, struct change *c)
 		for (int i = 0; i < c->v.n; i++)
 			if (post(ix, c->v.id[i], slot, e->ver, c->v.w[i]))
 				return E(INTERNAL);
+		if (df_add(ix, c->stems, c->nstems))
+			return E(INTERNAL);
 	}
 	/* the provider vector goes with the text it was made for */
 	if (text_changed || c->pvec) {
@@ -563,6 +634,8 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 
 		if (!l->fid || !l->n)
 			continue;
+		if (ix->n >= COMMON_MIN_AGENTS && l->n > ix->n / COMMON_SHARE)
+			continue; /* in a tenth of all agents: little weight, much work */
 		w = q->q->w[i] * idf(ix->n, l->n);
 		for (uint32_t j = 0; j < l->n; j++) {
 			const struct posting *p = &l->p[j];
@@ -675,6 +748,19 @@ int dindex_missing_provider(struct dindex *ix, int limit,
 	return k;
 }
 
+uint32_t dindex_df(struct dindex *ix, uint32_t fid)
+{
+	uint32_t n = 0, *s;
+
+	pthread_rwlock_rdlock(&ix->lock);
+	if (ix->df_slots) {
+		s = df_find(ix, fid);
+		n = *s ? ix->df_n[s - ix->df_id] : 0;
+	}
+	pthread_rwlock_unlock(&ix->lock);
+	return n;
+}
+
 void dindex_stats(struct dindex *ix, struct dx_stats *st)
 {
 	pthread_rwlock_rdlock(&ix->lock);
@@ -691,5 +777,6 @@ void dindex_stats(struct dindex *ix, struct dx_stats *st)
 		st->bytes += (size_t)ix->fmap[i].cap * sizeof(struct posting);
 	for (uint32_t i = 0; i < ix->n; i++)
 		st->bytes += ix->e[i].has_pvec ? (size_t)ix->pdim : 0;
+	st->bytes += (size_t)ix->df_slots * 8;
 	pthread_rwlock_unlock(&ix->lock);
 }

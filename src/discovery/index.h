@@ -80,6 +80,10 @@ int dindex_missing_provider(struct dindex *ix, int limit,
 				       const char *embedding_id),
 			    void *ctx);
 
+/* How many agents' texts have the stem feature fid (embed_stems; texts
+ * replaced since the start still count: an upper bound). */
+uint32_t dindex_df(struct dindex *ix, uint32_t fid);
+
 struct dx_stats {
 	size_t agents, live, postings, features, bytes;
 	int64_t seq;

@@ -91,9 +91,16 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 			    cfg->embeddings_api_key, msg, msgsz);
 	if (rc)
 		return rc;
-	log_msg("info", "startup", "discovery index ready in %.0f ms (%s%s)", app->disc->load_ms,
-		cfg->embeddings_url[0] ? "provider " : "built-in embedder only",
-		cfg->embeddings_url[0] ? cfg->embeddings_model : "");
+	{
+		struct dx_stats xs;
+
+		dindex_stats(app->disc->ix, &xs);
+		log_msg("info", "startup",
+			"discovery index ready in %.0f ms: %zu agents, %zu postings, %zu bytes (%s%s)",
+			app->disc->load_ms, xs.agents, xs.postings, xs.bytes,
+			cfg->embeddings_url[0] ? "provider " : "built-in embedder only",
+			cfg->embeddings_url[0] ? cfg->embeddings_model : "");
+	}
 	rc = delegator_new(app, &app->delegator);
 	if (rc)
 		snprintf(msg, msgsz, "cannot start the delegation threads");
