@@ -31,6 +31,7 @@ static const struct cli_group *const groups[] = {
     &cli_agents_group,
     &cli_keys_group,
     &cli_policy_group,
+    &cli_discover_group,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 
@@ -197,6 +198,8 @@ static int dispatch(const struct cli_ctx *ctx, const struct cli_group *g, int ar
 {
 	const struct cli_cmd *c;
 
+	if (g->cmds[0].name && !g->cmds[0].name[0])
+		return g->cmds[0].run(ctx, g, argc + 1, argv - 1);
 	if (argc < 1)
 		return cli_usage_error(g, "%s: missing command", g->name);
 	for (c = g->cmds; c->name; c++) {

@@ -36,7 +36,9 @@ struct cli_cmd {
 	int (*run)(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv);
 };
 
-/* A command group and its subcommands (table ends with a NULL name). */
+/* A command group and its subcommands (table ends with a NULL name). A
+ * group whose only command is named "" is itself the command: its run gets
+ * the group name as argv[0]. */
 struct cli_group {
 	const char *name;
 	const char *usage; /* the group's lines of the usage text */
@@ -47,6 +49,7 @@ extern const struct cli_group cli_org_group;
 extern const struct cli_group cli_agents_group;
 extern const struct cli_group cli_keys_group;
 extern const struct cli_group cli_policy_group;
+extern const struct cli_group cli_discover_group; /* one command: `nexra discover ...` */
 
 /* Prints `error: MESSAGE` and the group's usage (all usage when g is NULL)
  * to stderr. Returns CLI_EXIT_USAGE so callers can `return` it. */

@@ -15,41 +15,15 @@
 #include "cli/file.h"
 #include "cli/http.h"
 #include "cli/policy_check.h"
+#include "cli/send.h"
 #include "policy/policy.h"
 #include "core/banned.h"
-
-/* A plain decimal ("0.25", "3"): spliced into JSON as written, so the
- * server sees exactly the digits the user typed. */
-static int decimal_ok(const char *s)
-{
-	int digits = 0, dot = 0;
-
-	for (; *s; s++) {
-		if (*s >= '0' && *s <= '9')
-			digits++;
-		else if (*s == '.' && !dot && digits)
-			dot = 1;
-		else
-			return 0;
-	}
-	return digits > 0 && s[-1] != '.';
-}
 
 /* Send a JSON object; body reference consumed. */
 static int send_json(const struct cli_ctx *ctx, const char *method, const char *path,
 		     json_t *body)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	int ret;
-
-	json_decref(body);
-	if (!text) {
-		fprintf(stderr, "error: cannot encode the request (is every value valid UTF-8?)\n");
-		return CLI_EXIT_FAIL;
-	}
-	ret = cli_run(ctx, method, path, text, strlen(text), CLI_AUTH_KEY, NULL);
-	free(text);
-	return ret;
+	return cli_send_json(ctx, method, path, body, NULL, NULL);
 }
 
 static int policy_apply(const struct cli_ctx *ctx, const struct cli_group *g, int argc,
@@ -188,8 +162,6 @@ static int policy_eval(const struct cli_ctx *ctx, const struct cli_group *g, int
 		{.name = "--budget", .value = &budget},
 		{0},
 	};
-	char *fields = NULL, *text = NULL;
-	size_t n;
 	json_t *body;
 	int ret = cli_opts_parse(g, argc, argv, opts, NULL, 0);
 
@@ -197,33 +169,14 @@ static int policy_eval(const struct cli_ctx *ctx, const struct cli_group *g, int
 		return ret;
 	if (!caller || !budget || (!callee && !cap))
 		return cli_usage_error(g, "eval needs --caller, --budget and --callee or --capability");
-	if (!decimal_ok(budget))
+	if (!cli_decimal_ok(budget))
 		return cli_usage_error(g, "--budget must be a plain decimal USD amount like 0.25");
 	body = json_pack("{s:s}", "caller_agent_id", caller);
 	if (body && callee)
 		json_object_set_new(body, "callee_agent_id", json_string(callee));
 	if (body && cap)
 		json_object_set_new(body, "capability", json_string(cap));
-	fields = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (!fields) {
-		fprintf(stderr, "error: cannot encode the request (is every value valid UTF-8?)\n");
-		return CLI_EXIT_FAIL;
-	}
-	/* {"caller_agent_id":...} -> {...,"budget_cap_usd":<digits as typed>} */
-	n = strlen(fields) + strlen(budget) + 32;
-	text = malloc(n);
-	if (!text) {
-		free(fields);
-		return CLI_EXIT_FAIL;
-	}
-	fields[strlen(fields) - 1] = '\0';
-	snprintf(text, n, "%s,\"budget_cap_usd\":%s}", fields, budget);
-	free(fields);
-	ret = cli_run(ctx, "POST", "/v1/policies/evaluate", text, strlen(text), CLI_AUTH_KEY,
-		      NULL);
-	free(text);
-	return ret;
+	return cli_send_json(ctx, "POST", "/v1/policies/evaluate", body, "budget_cap_usd", budget);
 }
 
 static int policy_check(const struct cli_ctx *ctx, const struct cli_group *g, int argc,

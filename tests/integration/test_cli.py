@@ -196,3 +196,38 @@ def test_cli_admin_token(start_server, nexra_bin):
     assert d["api_key"].startswith("nx_live_")
     d = cli.ok("org", "register", "--name", "n", "--plan", "growth", "--admin-token", "secret")
     assert d["api_key"].startswith("nx_live_")
+
+
+def test_cli_discover(server, nexra_bin):
+    """`nexra discover "research company background" --type research --budget 0.5`
+    (issue 7 point 5) and every option it maps to the request."""
+    _, live, _ = register_org(server)
+    a = Api(server, live)
+    cheap = unique("r")
+    dear = unique("r")
+    other = unique("w")
+    expect_ok(a.post("/v1/agents/register", agent_body(
+        cheap, description="Researches companies and their background",
+        pricing={"per_call_usd": 0.2})), 201)
+    expect_ok(a.post("/v1/agents/register", agent_body(
+        dear, description="Researches companies and their background",
+        pricing={"per_call_usd": 0.75})), 201)
+    expect_ok(a.post("/v1/agents/register", agent_body(
+        other, description="Writes company background pages", capability_type="generation",
+        sla={"p99_latency_ms": 9000, "availability": 0.9})), 201)
+    cli = Cli(nexra_bin, server.url, live)
+    res = cli.ok("discover", "research company background", "--type", "research",
+                 "--budget", "0.5")
+    assert [x["agent_id"] for x in res] == [cheap]
+    assert res[0]["score_components"]["budget_fit"] == pytest.approx(1 - 0.2 / 0.5)
+    res = cli.ok("discover", "company background", "--limit", "10", "--exclude", cheap,
+                 "--max-latency", "5000", "--cross-org")
+    assert {x["agent_id"] for x in res} == {dear}
+    res = cli.ok("discover", "")
+    assert {x["agent_id"] for x in res} == {cheap, dear, other}
+    rc, out, err = cli.run("discover", "x", "--budget", "half")
+    assert rc == 2 and "--budget" in err
+    rc, out, err = cli.run("discover", "x", "--limit", "0")
+    assert rc == 1 and "VALIDATION_ERROR" in err and "limit" in err
+    rc, out, err = cli.run("discover")
+    assert rc == 2
