@@ -180,7 +180,7 @@ int provider_embed(struct provider *p, const char *text, long timeout_ms, float 
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
 	cc = curl_easy_perform(e);
 	if (cc != CURLE_OK) {
-		snprintf(why, PROVIDER_WHY_MAX, "provider unreachable: %s",
+		snprintf(why, PROVIDER_WHY_MAX, "provider unreachable: %.130s",
 			 err[0] ? err : curl_easy_strerror(cc));
 		goto out;
 	}

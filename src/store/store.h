@@ -318,8 +318,9 @@ struct store_ops {
 	/* New agent (CONFLICT if org_id/agent_id exists). All fields stored. */
 	int (*agent_insert)(struct store *s, const struct agent *a);
 	/* Replace the definition (name, description, capability_type,
-	 * webhook_url, secret, pricing, sla, schemas, is_public, updated_at) of
-	 * an existing agent; status, trust, registered_at are kept. */
+	 * webhook_url, secret, pricing, sla, schemas, is_public, embedding_id:
+	 * the new text's, updated_at) of an existing agent; status, trust,
+	 * registered_at are kept. */
 	int (*agent_update)(struct store *s, const struct agent *a);
 	int (*agent_get)(struct store *s, const char *org_id, const char *agent_id,
 			 struct agent *out);

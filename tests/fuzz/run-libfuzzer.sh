@@ -30,7 +30,7 @@ make --no-print-directory BUILD=$OUT CC="$CLANG" OPT=-O1 \
 
 CFLAGS="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$OUT/gen $(pkg-config --cflags $PKGS)
 	-fsanitize=fuzzer,$SAN -fno-omit-frame-pointer -fno-sanitize-recover=all"
-LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
+LIBS="$(pkg-config --libs $PKGS) -lstemmer -lpthread -lm"
 
 if [ $# -gt 0 ]; then
 	targets=("$@")

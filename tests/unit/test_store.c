@@ -574,6 +574,8 @@ STORE_CASE(agent_update_keeps_state)
 	u.trust_score = 0.1;
 	snprintf(u.prior_status, sizeof(u.prior_status), "paused");
 	u.updated_at = T0 + 200;
+	free(u.embedding_id); /* a new definition has a new embedding (discovery) */
+	u.embedding_id = strdup("emb_2");
 	ASSERT_EQ(s->ops->agent_update(s, &u), 0);
 	ASSERT_EQ(s->ops->agent_get(s, a.org.org_id, "agent-1", &got), 0);
 
@@ -582,7 +584,6 @@ STORE_CASE(agent_update_keeps_state)
 	u.prior_status[0] = '\0';
 	u.trust_score = 0.8;
 	u.registered_at = T0 + 100;
-	u.embedding_id = strdup("emb_1");
 	d = agent_diff(&got, &u);
 	agent_release(&got);
 	if (d[0]) {
