@@ -222,6 +222,35 @@ static int by_id(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Partition all[lo..hi] so that the k heaviest come first (quickselect). */
+static void select_top(struct fw *all, int n, int k)
+{
+	int lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		struct fw pivot = all[lo + (hi - lo) / 2], t;
+		int i = lo, j = hi;
+
+		while (i <= j) {
+			while (by_weight_desc(&all[i], &pivot) < 0)
+				i++;
+			while (by_weight_desc(&all[j], &pivot) > 0)
+				j--;
+			if (i <= j) {
+				t = all[i];
+				all[i++] = all[j];
+				all[j--] = t;
+			}
+		}
+		if (k - 1 <= j)
+			hi = j;
+		else if (k - 1 >= i)
+			lo = i;
+		else
+			return;
+	}
+}
+
 /* The SVEC_MAX heaviest features, normalized, ascending ids. */
 static void top_features(const struct feat_acc *acc, struct svec *out)
 {
@@ -232,9 +261,10 @@ static void top_features(const struct feat_acc *acc, struct svec *out)
 	for (int i = 0; i < ACC_SLOTS; i++)
 		if (acc->w[i] > 0)
 			all[n++] = (struct fw){acc->w[i], acc->id[i]};
-	qsort(all, (size_t)n, sizeof(all[0]), by_weight_desc);
-	if (n > SVEC_MAX)
+	if (n > SVEC_MAX) {
+		select_top(all, n, SVEC_MAX);
 		n = SVEC_MAX;
+	}
 	qsort(all, (size_t)n, sizeof(all[0]), by_id);
 	for (int i = 0; i < n; i++)
 		norm += all[i].w * all[i].w;

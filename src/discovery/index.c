@@ -40,14 +40,21 @@ struct plist {
 	struct posting *p;
 };
 
+/* What filters and ranks an agent: kept apart from its ids so that a query
+ * over many candidates stays in cache. */
+struct hot {
+	int64_t price;
+	uint32_t org_no; /* index in the org table: compared, not the string */
+	uint32_t p99;
+	float trust;
+	uint8_t cap, status, is_public, pad;
+};
+
 struct entry {
 	char org_id[ID_MAX];
 	char agent_id[AGENT_ID_MAX + 1];
 	char embedding_id[EMB_ID_MAX];
-	int64_t price, p99;
-	float trust;
-	uint16_t ver; /* 0: not yet indexed; wraps past 0 (a sweep first) */
-	uint8_t cap, status, is_public, has_pvec;
+	uint8_t has_pvec;
 	int8_t *pvec; /* provider vector, pdim values; NULL none */
 	float pscale;
 };
@@ -59,6 +66,10 @@ struct dindex {
 	char *pmodel;            /* provider model or NULL */
 	int pdim;                /* provider dimension, from the first vector */
 	struct entry *e;
+	struct hot *hot;         /* per slot */
+	uint16_t *vers;          /* per slot: the entry's vector version (0: none
+				  * yet; wraps past 0 after a sweep); apart from
+				  * the entries so the postings' check stays in cache */
 	uint32_t n, cap;
 	uint32_t *kmap;          /* slot + 1; 0 empty */
 	uint32_t kslots;
@@ -66,6 +77,9 @@ struct dindex {
 	uint32_t fslots, nfeat;
 	size_t postings, stale;
 	uint32_t *df_id, *df_n;  /* stem feature -> agents whose text has it */
+	char (*orgs)[ID_MAX];    /* org table: number -> id */
+	uint32_t norgs, orgs_cap;
+	uint32_t *omap, oslots;  /* org id -> number + 1 */
 	uint32_t df_slots, df_used;
 	int64_t seq, stamp;
 	int synced;
@@ -114,6 +128,61 @@ static int kgrow(struct dindex *ix)
 		if (om[i])
 			*kfind(ix, ix->e[om[i] - 1].org_id, ix->e[om[i] - 1].agent_id) = om[i];
 	free(om);
+	return 0;
+}
+
+static uint32_t *ofind(const struct dindex *ix, const char *org_id)
+{
+	uint32_t mask = ix->oslots - 1;
+
+	for (uint32_t i = hash_fnv1a(HASH_FNV_INIT, org_id, strlen(org_id)) & mask;;
+	     i = (i + 1) & mask)
+		if (!ix->omap[i] || !strcmp(ix->orgs[ix->omap[i] - 1], org_id))
+			return &ix->omap[i];
+}
+
+/* The org's number (UINT32_MAX: no agent of it is indexed). */
+static uint32_t org_lookup(const struct dindex *ix, const char *org_id)
+{
+	uint32_t *s = ix->oslots ? ofind(ix, org_id) : NULL;
+
+	return s && *s ? *s - 1 : UINT32_MAX;
+}
+
+static int org_intern(struct dindex *ix, const char *org_id, uint32_t *no)
+{
+	uint32_t *s;
+
+	if ((ix->norgs + 1) * 2 > ix->oslots) {
+		uint32_t old = ix->oslots, *om = ix->omap;
+
+		ix->oslots = old ? old * 2 : 256;
+		ix->omap = calloc(ix->oslots, sizeof(uint32_t));
+		if (!ix->omap) {
+			ix->omap = om;
+			ix->oslots = old;
+			return E(INTERNAL);
+		}
+		for (uint32_t i = 0; i < old; i++)
+			if (om[i])
+				*ofind(ix, ix->orgs[om[i] - 1]) = om[i];
+		free(om);
+	}
+	s = ofind(ix, org_id);
+	if (!*s) {
+		if (ix->norgs == ix->orgs_cap) {
+			uint32_t c = ix->orgs_cap ? ix->orgs_cap * 2 : 64;
+			char(*n)[ID_MAX] = realloc(ix->orgs, c * sizeof(*n));
+
+			if (!n)
+				return E(INTERNAL);
+			ix->orgs = n;
+			ix->orgs_cap = c;
+		}
+		snprintf(ix->orgs[ix->norgs], ID_MAX, "%s", org_id);
+		*s = ++ix->norgs;
+	}
+	*no = *s - 1;
 	return 0;
 }
 
@@ -178,7 +247,7 @@ static void sweep(struct dindex *ix)
 		uint32_t k = 0;
 
 		for (uint32_t j = 0; j < l->n; j++)
-			if (ix->e[l->p[j].slot].ver == l->p[j].ver)
+			if (ix->vers[l->p[j].slot] == l->p[j].ver)
 				l->p[k++] = l->p[j];
 		ix->postings -= l->n - k;
 		l->n = k;
@@ -222,7 +291,11 @@ void dindex_free(struct dindex *ix)
 	free(ix->kmap);
 	free(ix->df_id);
 	free(ix->df_n);
+	free(ix->orgs);
+	free(ix->omap);
 	free(ix->e);
+	free(ix->hot);
+	free(ix->vers);
 	free(ix->pmodel);
 	pthread_rwlock_destroy(&ix->lock);
 	pthread_mutex_destroy(&ix->sync_lock);
@@ -359,6 +432,8 @@ static int collect(void *ctx, const struct agent_brief *b)
 static int apply(struct dindex *ix, struct change *c)
 {
 	uint32_t *s, slot;
+	uint16_t *ver;
+	struct hot *h;
 	struct entry *e;
 	int text_changed;
 
@@ -369,36 +444,48 @@ static int apply(struct dindex *ix, struct change *c)
 		if (ix->n == ix->cap) {
 			uint32_t nc = ix->cap ? ix->cap * 2 : 1024;
 			struct entry *ne = realloc(ix->e, nc * sizeof(*ne));
+			struct hot *nh = ne ? realloc(ix->hot, nc * sizeof(*nh)) : NULL;
+			uint16_t *nv = nh ? realloc(ix->vers, nc * sizeof(*nv)) : NULL;
 
-			if (!ne)
+			if (ne)
+				ix->e = ne;
+			if (nh)
+				ix->hot = nh;
+			if (!nv)
 				return E(INTERNAL);
-			ix->e = ne;
+			ix->vers = nv;
 			ix->cap = nc;
 		}
+		ix->vers[ix->n] = 0;
+		memset(&ix->hot[ix->n], 0, sizeof(ix->hot[0]));
 		memset(&ix->e[ix->n], 0, sizeof(ix->e[0]));
+		if (org_intern(ix, c->b.org_id, &ix->hot[ix->n].org_no))
+			return E(INTERNAL);
 		snprintf(ix->e[ix->n].org_id, ID_MAX, "%s", c->b.org_id);
 		snprintf(ix->e[ix->n].agent_id, AGENT_ID_MAX + 1, "%s", c->b.agent_id);
 		*s = ++ix->n;
 	}
 	slot = *s - 1;
 	e = &ix->e[slot];
-	text_changed = strcmp(e->embedding_id, c->embedding_id) || e->ver == 0;
-	e->price = c->b.per_call_micros;
-	e->p99 = c->b.p99_latency_ms;
-	e->trust = (float)c->b.trust_score;
-	e->cap = (uint8_t)(dindex_cap(c->b.capability_type) < 0 ? 6 : dindex_cap(c->b.capability_type));
-	e->status = (uint8_t)status_code(c->b.status);
-	e->is_public = (uint8_t)(c->b.is_public != 0);
+	ver = &ix->vers[slot];
+	text_changed = strcmp(e->embedding_id, c->embedding_id) || *ver == 0;
+	h = &ix->hot[slot];
+	h->price = c->b.per_call_micros;
+	h->p99 = (uint32_t)c->b.p99_latency_ms;
+	h->trust = (float)c->b.trust_score;
+	h->cap = (uint8_t)(dindex_cap(c->b.capability_type) < 0 ? 6 : dindex_cap(c->b.capability_type));
+	h->status = (uint8_t)status_code(c->b.status);
+	h->is_public = (uint8_t)(c->b.is_public != 0);
 	if (text_changed) {
-		if (e->ver)
+		if (*ver)
 			ix->stale += (size_t)c->v.n;
-		if (++e->ver == 0) { /* wrapped: at 0, which no posting carries, */
+		if (++*ver == 0) { /* wrapped: at 0, which no posting carries, */
 			sweep(ix); /* every old posting of e goes */
-			e->ver = 1;
+			*ver = 1;
 		}
 		snprintf(e->embedding_id, sizeof(e->embedding_id), "%s", c->embedding_id);
 		for (int i = 0; i < c->v.n; i++)
-			if (post(ix, c->v.id[i], slot, e->ver, c->v.w[i]))
+			if (post(ix, c->v.id[i], slot, *ver, c->v.w[i]))
 				return E(INTERNAL);
 		if (df_add(ix, c->stems, c->nstems))
 			return E(INTERNAL);
@@ -470,24 +557,25 @@ int dindex_sync(struct dindex *ix, struct store *st)
 
 /* ---- query -------------------------------------------------------------- */
 
-static int visible(const struct dindex *ix, const struct entry *e, const struct dx_query *q)
+static int visible(const struct dindex *ix, uint32_t slot, const struct dx_query *q)
 {
-	(void)ix;
-	if (e->status == ST_PAUSED)
+	const struct hot *h = &ix->hot[slot];
+
+	if (h->status == ST_PAUSED)
 		return 0;
-	if (strcmp(e->org_id, q->org_id)) {
-		if (!q->cross_org || !e->is_public)
+	if (h->org_no != q->org_no) {
+		if (!q->cross_org || !h->is_public)
 			return 0;
 	} else {
 		for (int i = 0; i < q->nexclude; i++)
-			if (!strcmp(q->exclude[i], e->agent_id))
+			if (!strcmp(q->exclude[i], ix->e[slot].agent_id))
 				return 0;
 	}
-	if (q->cap >= 0 && e->cap != q->cap)
+	if (q->cap >= 0 && h->cap != q->cap)
 		return 0;
-	if (q->budget_cap_micros >= 0 && e->price > q->budget_cap_micros)
+	if (q->budget_cap_micros >= 0 && h->price > q->budget_cap_micros)
 		return 0;
-	if (q->max_latency_ms >= 0 && e->p99 > q->max_latency_ms)
+	if (q->max_latency_ms >= 0 && h->p99 > q->max_latency_ms)
 		return 0;
 	return 1;
 }
@@ -584,7 +672,7 @@ static void touch(struct scratch *s, uint32_t slot)
 	}
 }
 
-static void score_entry(const struct dindex *ix, const struct dx_query *q, const struct entry *e,
+static void score_entry(const struct dindex *ix, const struct dx_query *q, uint32_t slot,
 			double sem, double lex, double sem_best, double lex_best, int provider,
 			struct topk *t)
 {
@@ -592,17 +680,17 @@ static void score_entry(const struct dindex *ix, const struct dx_query *q, const
 		.has_text = q->has_text,
 		.lexical_raw = lex, .lexical_best = lex_best,
 		.semantic_raw = sem, .semantic_best = sem_best,
-		.price_micros = e->price, .budget_cap_micros = q->budget_cap_micros,
-		.p99_ms = e->p99, .max_latency_ms = q->max_latency_ms,
-		.trust_score = e->trust, .probationary = e->status == ST_PROBATIONARY,
+		.price_micros = ix->hot[slot].price, .budget_cap_micros = q->budget_cap_micros,
+		.p99_ms = ix->hot[slot].p99, .max_latency_ms = q->max_latency_ms,
+		.trust_score = ix->hot[slot].trust,
+		.probationary = ix->hot[slot].status == ST_PROBATIONARY,
 	};
 	struct rank_out ro;
 
-	(void)ix;
 	rank_score(&in, &ro);
 	if (q->has_text && ro.relevance < RANK_MIN_RELEVANCE)
 		return;
-	topk_offer(t, e, &ro, provider);
+	topk_offer(t, &ix->e[slot], &ro, provider);
 }
 
 /* Provider cosine of e, or -1 when e has no provider vector. */
@@ -620,10 +708,52 @@ static float idf(uint32_t n, uint32_t df)
 	return logf(1.0f + (float)n / (float)(df ? df : 1));
 }
 
+/* As rank_score computes it. */
+static double relevance_of(const struct scratch *s, uint32_t slot, double sem_best,
+			   double lex_best)
+{
+	return RANK_W_SEMANTIC * (sem_best > 0 ? s->sem[slot] / sem_best : 0) +
+	       RANK_W_LEXICAL * (lex_best > 0 ? s->lex[slot] / lex_best : 0);
+}
+
+/* The k-th largest relevance among the (filtered) touched candidates, 0
+ * when there are fewer: a min-heap of k values. */
+static double kth_relevance(const struct scratch *s, int k, double sem_best, double lex_best)
+{
+	double h[DX_RESULTS_MAX];
+	int n = 0;
+
+	for (uint32_t i = 0; i < s->nt; i++) {
+		double r = relevance_of(s, s->touched[i], sem_best, lex_best);
+		int j;
+
+		if (n < k) {
+			for (j = n++; j > 0 && h[(j - 1) / 2] > r; j = (j - 1) / 2)
+				h[j] = h[(j - 1) / 2];
+			h[j] = r;
+		} else if (r > h[0]) {
+			for (j = 0;;) { /* replace the root, sift down */
+				int c = 2 * j + 1;
+
+				if (c >= n)
+					break;
+				if (c + 1 < n && h[c + 1] < h[c])
+					c++;
+				if (h[c] >= r)
+					break;
+				h[j] = h[c];
+				j = c;
+			}
+			h[j] = r;
+		}
+	}
+	return n == k ? h[0] : 0;
+}
+
 static int query_text(struct dindex *ix, const struct dx_query *q, struct scratch *s,
 		      const int8_t *pq, float pscale, struct topk *t)
 {
-	double sem_best = 0, lex_best = 0;
+	double sem_best = 0, lex_best = 0, floor;
 
 	/* built-in similarity over the postings of the query's features, each
 	 * weighted by its rarity among agents (a concept every description
@@ -640,7 +770,7 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 		for (uint32_t j = 0; j < l->n; j++) {
 			const struct posting *p = &l->p[j];
 
-			if (ix->e[p->slot].ver != p->ver)
+			if (ix->vers[p->slot] != p->ver)
 				continue;
 			if (!s->mark[p->slot])
 				touch(s, p->slot);
@@ -658,7 +788,7 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 	/* the provider's vectors replace the built-in ones where they exist */
 	if (pq)
 		for (uint32_t i = 0; i < ix->n; i++)
-			if (ix->e[i].has_pvec && visible(ix, &ix->e[i], q)) {
+			if (ix->e[i].has_pvec && visible(ix, i, q)) {
 				double c = provider_cos(ix, &ix->e[i], pq, pscale);
 
 				touch(s, i);
@@ -671,7 +801,7 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 		for (uint32_t i = 0; i < s->nt; i++) {
 			uint32_t slot = s->touched[i];
 
-			if (!visible(ix, &ix->e[slot], q) || (s->sem[slot] <= 0 && s->lex[slot] <= 0))
+			if (!visible(ix, slot, q) || (s->sem[slot] <= 0 && s->lex[slot] <= 0))
 				continue;
 			s->touched[k++] = slot;
 			if (s->sem[slot] > sem_best)
@@ -681,17 +811,26 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 		}
 		s->nt = k;
 	}
+	/* Only candidates whose relevance could still place them in the top
+	 * limit are ranked: the limit-th best relevance R means limit
+	 * candidates score at least W_REL * R, and the other signals add at
+	 * most their weights. */
+	floor = kth_relevance(s, q->limit, sem_best, lex_best) -
+		(RANK_W_BUDGET + RANK_W_LATENCY + RANK_W_TRUST) / RANK_W_REL;
 	for (uint32_t i = 0; i < s->nt; i++) {
 		uint32_t slot = s->touched[i];
 
-		score_entry(ix, q, &ix->e[slot], s->sem[slot], s->lex[slot], sem_best, lex_best,
+		if (relevance_of(s, slot, sem_best, lex_best) < floor)
+			continue;
+		score_entry(ix, q, slot, s->sem[slot], s->lex[slot], sem_best, lex_best,
 			    pq && ix->e[slot].has_pvec, t);
 	}
 	return 0;
 }
 
-int dindex_query(struct dindex *ix, const struct dx_query *q, struct dx_result *out, int *n)
+int dindex_query(struct dindex *ix, const struct dx_query *query, struct dx_result *out, int *n)
 {
+	struct dx_query qq = *query, *q = &qq;
 	struct topk t = {.r = out, .n = 0, .k = q->limit};
 	struct scratch s = {0};
 	int8_t *pq = NULL;
@@ -699,6 +838,7 @@ int dindex_query(struct dindex *ix, const struct dx_query *q, struct dx_result *
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&ix->lock);
+	qq.org_no = org_lookup(ix, q->org_id);
 	if (q->pq && ix->pdim == q->pq_dim && q->pq_dim > 0) {
 		pq = malloc((size_t)q->pq_dim);
 		if (pq)
@@ -706,8 +846,8 @@ int dindex_query(struct dindex *ix, const struct dx_query *q, struct dx_result *
 	}
 	if (!q->has_text) {
 		for (uint32_t i = 0; i < ix->n; i++)
-			if (visible(ix, &ix->e[i], q))
-				score_entry(ix, q, &ix->e[i], 0, 0, 0, 0, 0, &t);
+			if (visible(ix, i, q))
+				score_entry(ix, q, i, 0, 0, 0, 0, 0, &t);
 		goto done;
 	}
 	s.sem = calloc(ix->n + 1, sizeof(float));
@@ -767,11 +907,12 @@ void dindex_stats(struct dindex *ix, struct dx_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->agents = ix->n;
 	for (uint32_t i = 0; i < ix->n; i++)
-		st->live += ix->e[i].status != ST_PAUSED;
+		st->live += ix->hot[i].status != ST_PAUSED;
 	st->postings = ix->postings;
 	st->features = ix->nfeat;
 	st->seq = ix->seq;
-	st->bytes = (size_t)ix->cap * sizeof(struct entry) + (size_t)ix->kslots * 4 +
+	st->bytes = (size_t)ix->cap * (sizeof(struct entry) + sizeof(struct hot) + 2) +
+		    (size_t)ix->kslots * 4 +
 		    (size_t)ix->fslots * sizeof(struct plist);
 	for (uint32_t i = 0; i < ix->fslots; i++)
 		st->bytes += (size_t)ix->fmap[i].cap * sizeof(struct posting);

@@ -53,6 +53,7 @@ struct dx_query {
 	const struct dx_hit *lex;  /* full-text hits */
 	int nlex;
 	int limit;                 /* 1..DX_RESULTS_MAX */
+	uint32_t org_no;           /* dindex_query's own: org_id's number */
 };
 
 struct dx_result {
