@@ -9,7 +9,7 @@
 # server is started and rebuilds its index from the store, as after any
 # restart. Queries rotate through the evaluation set's (tests/data/
 # discovery_queries.tsv) with the default limit of 5; wrk runs 1 thread and
-# BENCH_DISCOVER_CONNS (default 4) connections.
+# BENCH_DISCOVER_CONNS (default 2, the server's thread count here) connections.
 #
 # Memory per agent: the server's resident size with N agents, minus its
 # size with none, over N (so it counts the index, the lexicon is in both).
@@ -21,7 +21,7 @@ set -euo pipefail
 NEXRA=${1:?usage: bench/discover.sh NEXRA DISCOVER_LOAD}
 LOAD=${2:?usage: bench/discover.sh NEXRA DISCOVER_LOAD}
 NGINX=${NGINX:-/usr/sbin/nginx}
-CONNS=${BENCH_DISCOVER_CONNS:-4}
+CONNS=${BENCH_DISCOVER_CONNS:-2}
 SIZES=${BENCH_DISCOVER_SIZES:-"10000 100000"}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export NEXRA_START_TRIES=1200 # the index of 100,000 agents is built before listening
