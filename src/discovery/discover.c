@@ -14,15 +14,17 @@ struct lex_ctx {
 	int n;
 };
 
-static int on_hit(void *ctx, const char *org_id, const char *agent_id, double score)
+static int on_hit(void *ctx, const char *org_id, const char *agent_id, int64_t row,
+		  double score)
 {
 	struct lex_ctx *l = ctx;
 	struct dx_hit *h = &l->hits[l->n];
 
-	if (l->n >= DISCOVER_LEXICAL_CANDIDATES || !org_id || !agent_id || score <= 0)
+	if (l->n >= DISCOVER_LEXICAL_CANDIDATES || (!row && (!org_id || !agent_id)) || score <= 0)
 		return 0;
-	snprintf(h->org_id, sizeof(h->org_id), "%s", org_id);
-	snprintf(h->agent_id, sizeof(h->agent_id), "%s", agent_id);
+	snprintf(h->org_id, sizeof(h->org_id), "%s", org_id ? org_id : "");
+	snprintf(h->agent_id, sizeof(h->agent_id), "%s", agent_id ? agent_id : "");
+	h->row = row;
 	h->score = score;
 	l->n++;
 	return 0;

@@ -11,8 +11,10 @@
 #include "discovery/discovery.h"
 #include "discovery/request.h"
 
-#define DISCOVER_LEXICAL_CANDIDATES 200
-#define LEXICAL_MATCH_BUDGET 500 /* rows full-text search may rank */
+#define LEXICAL_MATCH_BUDGET 250 /* rows full-text search may rank */
+/* hits read: every row the budget allows (the rarest word may match up to
+ * 4 budgets alone), so unfiltered hits lose nothing */
+#define DISCOVER_LEXICAL_CANDIDATES (5 * LEXICAL_MATCH_BUDGET)
 enum { DISCOVER_LEXICAL = 1, DISCOVER_SEMANTIC = 2, DISCOVER_HYBRID = 3 };
 
 struct discover_out {

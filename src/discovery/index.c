@@ -80,6 +80,8 @@ struct dindex {
 	char (*orgs)[ID_MAX];    /* org table: number -> id */
 	uint32_t norgs, orgs_cap;
 	uint32_t *omap, oslots;  /* org id -> number + 1 */
+	int64_t *rows;           /* per slot: the store's row number, 0 none */
+	uint32_t *rmap, rslots;  /* row -> slot + 1 */
 	uint32_t df_slots, df_used;
 	int64_t seq, stamp;
 	int synced;
@@ -184,6 +186,58 @@ static int org_intern(struct dindex *ix, const char *org_id, uint32_t *no)
 	}
 	*no = *s - 1;
 	return 0;
+}
+
+static uint32_t *rfind(const struct dindex *ix, int64_t row)
+{
+	uint32_t mask = ix->rslots - 1;
+
+	for (uint32_t i = (uint32_t)((uint64_t)row * 0x9e3779b97f4a7c15ULL >> 32) & mask;;
+	     i = (i + 1) & mask)
+		if (!ix->rmap[i] || ix->rows[ix->rmap[i] - 1] == row)
+			return &ix->rmap[i];
+}
+
+/* Remember that the store's row names slot (rows do not change). */
+static int row_set(struct dindex *ix, uint32_t slot, int64_t row)
+{
+	if (!row || ix->rows[slot] == row)
+		return 0;
+	if ((ix->n + 1) * 2 > ix->rslots) {
+		uint32_t old = ix->rslots, *om = ix->rmap;
+
+		ix->rslots = old ? old * 2 : 1024;
+		while ((ix->n + 1) * 2 > ix->rslots)
+			ix->rslots *= 2;
+		ix->rmap = calloc(ix->rslots, sizeof(uint32_t));
+		if (!ix->rmap) {
+			ix->rmap = om;
+			ix->rslots = old;
+			return E(INTERNAL);
+		}
+		for (uint32_t i = 0; i < old; i++)
+			if (om[i])
+				*rfind(ix, ix->rows[om[i] - 1]) = om[i];
+		free(om);
+	}
+	ix->rows[slot] = row;
+	*rfind(ix, row) = slot + 1;
+	return 0;
+}
+
+/* The slot of a full-text hit, or UINT32_MAX (committed after our sync). */
+static uint32_t hit_slot(const struct dindex *ix, const struct dx_hit *h)
+{
+	uint32_t *s;
+
+	if (h->row) {
+		if (!ix->rslots)
+			return UINT32_MAX;
+		s = rfind(ix, h->row);
+	} else {
+		s = kfind(ix, h->org_id, h->agent_id);
+	}
+	return *s ? *s - 1 : UINT32_MAX;
 }
 
 static struct plist *ffind(const struct dindex *ix, uint32_t fid)
@@ -294,6 +348,8 @@ void dindex_free(struct dindex *ix)
 	free(ix->orgs);
 	free(ix->omap);
 	free(ix->e);
+	free(ix->rows);
+	free(ix->rmap);
 	free(ix->hot);
 	free(ix->vers);
 	free(ix->pmodel);
@@ -446,17 +502,21 @@ static int apply(struct dindex *ix, struct change *c)
 			struct entry *ne = realloc(ix->e, nc * sizeof(*ne));
 			struct hot *nh = ne ? realloc(ix->hot, nc * sizeof(*nh)) : NULL;
 			uint16_t *nv = nh ? realloc(ix->vers, nc * sizeof(*nv)) : NULL;
+			int64_t *nr = nv ? realloc(ix->rows, nc * sizeof(*nr)) : NULL;
 
 			if (ne)
 				ix->e = ne;
 			if (nh)
 				ix->hot = nh;
-			if (!nv)
+			if (nv)
+				ix->vers = nv;
+			if (!nr)
 				return E(INTERNAL);
-			ix->vers = nv;
+			ix->rows = nr;
 			ix->cap = nc;
 		}
 		ix->vers[ix->n] = 0;
+		ix->rows[ix->n] = 0;
 		memset(&ix->hot[ix->n], 0, sizeof(ix->hot[0]));
 		memset(&ix->e[ix->n], 0, sizeof(ix->e[0]));
 		if (org_intern(ix, c->b.org_id, &ix->hot[ix->n].org_no))
@@ -467,6 +527,8 @@ static int apply(struct dindex *ix, struct change *c)
 	}
 	slot = *s - 1;
 	e = &ix->e[slot];
+	if (row_set(ix, slot, c->b.row))
+		return E(INTERNAL);
 	ver = &ix->vers[slot];
 	text_changed = strcmp(e->embedding_id, c->embedding_id) || *ver == 0;
 	h = &ix->hot[slot];
@@ -778,12 +840,12 @@ static int query_text(struct dindex *ix, const struct dx_query *q, struct scratc
 		}
 	}
 	for (int i = 0; i < q->nlex; i++) {
-		uint32_t *k = kfind(ix, q->lex[i].org_id, q->lex[i].agent_id);
+		uint32_t slot = hit_slot(ix, &q->lex[i]);
 
-		if (!*k)
+		if (slot == UINT32_MAX)
 			continue; /* committed after our sync: next time */
-		touch(s, *k - 1);
-		s->lex[*k - 1] = (float)q->lex[i].score;
+		touch(s, slot);
+		s->lex[slot] = (float)q->lex[i].score;
 	}
 	/* the provider's vectors replace the built-in ones where they exist */
 	if (pq)
@@ -911,8 +973,8 @@ void dindex_stats(struct dindex *ix, struct dx_stats *st)
 	st->postings = ix->postings;
 	st->features = ix->nfeat;
 	st->seq = ix->seq;
-	st->bytes = (size_t)ix->cap * (sizeof(struct entry) + sizeof(struct hot) + 2) +
-		    (size_t)ix->kslots * 4 +
+	st->bytes = (size_t)ix->cap * (sizeof(struct entry) + sizeof(struct hot) + 2 + 8) +
+		    (size_t)ix->kslots * 4 + (size_t)ix->rslots * 4 +
 		    (size_t)ix->fslots * sizeof(struct plist);
 	for (uint32_t i = 0; i < ix->fslots; i++)
 		st->bytes += (size_t)ix->fmap[i].cap * sizeof(struct posting);

@@ -31,10 +31,11 @@
 
 struct dindex;
 
-/* A full-text hit from the store. */
+/* A full-text hit from the store: by ids, or by row (store.h). */
 struct dx_hit {
 	char org_id[ID_MAX];
 	char agent_id[AGENT_ID_MAX + 1];
+	int64_t row;
 	double score;
 };
 

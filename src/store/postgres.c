@@ -1392,7 +1392,7 @@ out:
 }
 
 static int op_agent_search(struct store *s, const struct agent_search *q, int limit,
-			   int (*cb)(void *, const char *, const char *, double), void *ctx)
+			   int (*cb)(void *, const char *, const char *, int64_t, double), void *ctx)
 {
 	char text[SEARCH_TERMS_MAX * 70];
 	struct pconn *c = NULL;
@@ -1418,7 +1418,7 @@ static int op_agent_search(struct store *s, const struct agent_search *q, int li
 	p_i64(&p, limit);
 	rc = query(c, S_DISC_SEARCH, &p, &r);
 	for (int i = 0; !rc && i < PQntuples(r); i++)
-		rc = cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		rc = cb(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), 0,
 			strtod(PQgetvalue(r, i, 2), NULL));
 out:
 	PQclear(r);

@@ -20,17 +20,14 @@ _Static_assert(D__COUNT <= SQLITE_DISC_STMTS, "raise SQLITE_DISC_STMTS");
 static const char *const dsql[D__COUNT] = {
 	[D_CHANGES] = "SELECT a.org_id, a.agent_id, a.name, a.description, a.capability_type, "
 		      "a.per_call_micros, a.p99_latency_ms, a.is_public, a.status, a.trust_score, "
-		      "a.embedding_id, a.disc_seq, e.model, e.dim, e.vec FROM agents a "
+		      "a.embedding_id, a.disc_seq, e.model, e.dim, e.vec, a.rowid FROM agents a "
 		      "LEFT JOIN agent_embeddings e ON e.org_id = a.org_id "
 		      "AND e.agent_id = a.agent_id AND e.embedding_id = a.embedding_id "
 		      "WHERE a.disc_seq > ?1 ORDER BY a.disc_seq LIMIT ?2",
-	/* bm25 is negative, smaller better; column weights name, description, type */
-	[D_SEARCH] = "SELECT a.org_id, a.agent_id, -bm25(agents_fts, 3.0, 1.0, 2.0) AS s "
-		     "FROM agents_fts JOIN agents a ON a.rowid = agents_fts.rowid "
-		     "WHERE agents_fts MATCH ?1 AND (a.org_id = ?2 OR (?3 = 1 AND a.is_public = 1)) "
-		     "AND a.status <> 'paused' AND (?4 IS NULL OR a.capability_type = ?4) "
-		     "AND (?5 < 0 OR a.per_call_micros <= ?5) AND (?6 < 0 OR a.p99_latency_ms <= ?6) "
-		     "ORDER BY s DESC LIMIT ?7",
+	/* bm25 is negative, smaller better; column weights name, description,
+	 * type. No join: hits are rowids, the caller's index filters. */
+	[D_SEARCH] = "SELECT rowid, -bm25(agents_fts, 3.0, 1.0, 2.0) AS s FROM agents_fts "
+		     "WHERE agents_fts MATCH ?1 ORDER BY s DESC LIMIT ?2",
 	[D_BEGIN] = "BEGIN IMMEDIATE",
 	[D_TOUCH] = "UPDATE agents SET embedding_id = embedding_id "
 		    "WHERE org_id = ?1 AND agent_id = ?2 AND embedding_id = ?3",
@@ -80,6 +77,7 @@ static void read_brief(sqlite3_stmt *st, struct agent_brief *b, float *vec)
 	b->trust_score = sqlite3_column_double(st, 9);
 	b->embedding_id = col_text(st, 10);
 	b->seq = sqlite3_column_int64(st, 11);
+	b->row = sqlite3_column_int64(st, 15);
 	if (dim > 0 && dim <= VEC_DIM_MAX && bytes == dim * (int)sizeof(float)) {
 		memcpy(vec, sqlite3_column_blob(st, 14), (size_t)bytes);
 		b->vec = vec;
@@ -118,7 +116,7 @@ out:
 
 int sqlite_agent_search(struct store *s, const struct agent_search *q, int limit,
 			int (*cb)(void *ctx, const char *org_id, const char *agent_id,
-				  double score),
+				  int64_t row, double score),
 			void *ctx)
 {
 	char match[SEARCH_TERMS_MAX * 70];
@@ -139,15 +137,10 @@ int sqlite_agent_search(struct store *s, const struct agent_search *q, int limit
 	if (!st)
 		goto out;
 	bind_text(st, 1, match);
-	bind_text(st, 2, q->org_id);
-	sqlite3_bind_int(st, 3, q->cross_org ? 1 : 0);
-	bind_text(st, 4, q->capability_type);
-	sqlite3_bind_int64(st, 5, q->max_price_micros);
-	sqlite3_bind_int64(st, 6, q->max_p99_ms);
-	sqlite3_bind_int(st, 7, limit);
+	sqlite3_bind_int(st, 2, limit);
 	rc = 0;
 	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW)
-		rc = cb(ctx, col_text(st, 0), col_text(st, 1), sqlite3_column_double(st, 2));
+		rc = cb(ctx, NULL, NULL, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
 	if (!rc && src != SQLITE_DONE)
 		rc = fail(c, src);
 	done(st);

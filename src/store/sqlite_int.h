@@ -133,7 +133,7 @@ int sqlite_agent_changes(struct store *s, int64_t after, int limit,
 			 int (*cb)(void *ctx, const struct agent_brief *a), void *ctx);
 int sqlite_agent_search(struct store *s, const struct agent_search *q, int limit,
 			int (*cb)(void *ctx, const char *org_id, const char *agent_id,
-				  double score),
+				  int64_t row, double score),
 			void *ctx);
 int sqlite_embedding_put(struct store *s, const char *org_id, const char *agent_id,
 			 const char *embedding_id, const char *model, const float *vec, int dim,

@@ -266,6 +266,8 @@ struct agent_brief {
 	double trust_score;
 	const char *embedding_id; /* NULL: none */
 	int64_t seq;              /* disc_seq: grows with every change, in commit order */
+	int64_t row;              /* the backend's row number search hits may name
+				   * instead of ids (SQLite's rowid); 0 none */
 	/* provider vector for embedding_id, NULL/0 if none */
 	const char *vec_model;
 	const float *vec;
@@ -402,13 +404,17 @@ struct store_ops {
 	 * most limit of them (paused ones included: the index drops them). */
 	int (*agent_changes)(struct store *s, int64_t after, int limit,
 			     int (*cb)(void *ctx, const struct agent_brief *a), void *ctx);
-	/* The best full-text matches among non-paused agents visible to q
-	 * (SQLite FTS5 bm25 with name weighted over description; PostgreSQL
-	 * ts_rank_cd over weighted tsvectors), best first, score > 0 and
-	 * larger is better, at most limit. */
+	/* The best full-text matches (SQLite FTS5 bm25 with name weighted over
+	 * description; PostgreSQL ts_rank_cd over weighted tsvectors), best
+	 * first, score > 0 and larger is better, at most limit. A hit names
+	 * its agent by org_id and agent_id, or by row (agent_brief.row) with
+	 * NULL ids. The filters of q (visibility, paused, type, price, p99)
+	 * may or may not have been applied: SQLite does not apply them
+	 * (filtering there needs a join per matching row that costs more than
+	 * the ranking), PostgreSQL does; callers filter. */
 	int (*agent_search)(struct store *s, const struct agent_search *q, int limit,
 			    int (*cb)(void *ctx, const char *org_id, const char *agent_id,
-				      double score),
+				      int64_t row, double score),
 			    void *ctx);
 	/* Keep a provider vector for the agent's text embedding_id, and bump
 	 * its disc_seq (so every process loads it), atomically. NOT_FOUND when
