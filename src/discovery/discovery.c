@@ -116,7 +116,9 @@ static void *worker_main(void *arg)
 			dindex_missing_provider(d->ix, SWEEP_BATCH, sweep_cb, d);
 			last_sweep = time(NULL);
 		}
-		if (d->qlen == 0) {
+		/* nothing to do, or a provider known to be down: jobs wait
+		 * (instead of failing one by one, each with a log line) */
+		if (d->qlen == 0 || !provider_available(d->prov)) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);

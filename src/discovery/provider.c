@@ -70,6 +70,16 @@ const char *provider_model(const struct provider *p)
 	return p->model;
 }
 
+int provider_available(struct provider *p)
+{
+	int up;
+
+	pthread_mutex_lock(&p->lock);
+	up = p->down_until <= mono_s();
+	pthread_mutex_unlock(&p->lock);
+	return up;
+}
+
 int provider_parse(const char *body, size_t len, float **vec, int *dim, char *why)
 {
 	json_error_t je;

@@ -37,6 +37,9 @@ const char *provider_model(const struct provider *p);
 int provider_embed(struct provider *p, const char *text, long timeout_ms, float **vec, int *dim,
 		   char *why);
 
+/* 0 while the breaker is open (a call would fail at once). */
+int provider_available(struct provider *p);
+
 /* Pure: the first embedding of an OpenAI-style response body
  * {"data":[{"embedding":[...]}]}. 0, or E(VALIDATION) with a reason. */
 int provider_parse(const char *body, size_t len, float **vec, int *dim, char *why);
