@@ -426,9 +426,6 @@ int api_delegate(struct req *r)
 	int rc;
 
 	memset(&callee, 0, sizeof(callee));
-	if (!r->app->store->ops->ledger_apply)
-		return req_fail(r, E(UNAVAILABLE), "delegations are not available on the %s backend yet",
-				r->app->store->ops->name);
 	if (!r->agent_id)
 		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "X-Agent-ID"),
 					"X-Agent-ID is required: the calling agent's id");

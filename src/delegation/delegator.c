@@ -206,7 +206,7 @@ static void sweep_orphans(struct delegator *dg, int64_t now)
 	struct ledger_op op;
 	int rc;
 
-	if (!o || !st->ops->delegation_overdue) {
+	if (!o) {
 		free(o);
 		return;
 	}
