@@ -4,6 +4,7 @@
  * rows of the same shape.
  */
 #include "auth/api.h"
+#include "approvals/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
 #include "http/service.h"
@@ -40,6 +41,8 @@ const struct route routes[] = {
 	{"POST", "/v1/delegate", api_delegate, 0},
 	{"GET", "/v1/delegations", api_delegation_list, 0},
 	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
+	{"POST", "/v1/delegations/{delegation_id}/approve", api_delegation_approve, 0},
+	{"POST", "/v1/delegations/{delegation_id}/reject", api_delegation_reject, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -23,7 +23,7 @@
 
 #define PARAM_MAX 30  /* the most any statement takes (nexra_ledger_open) */
 #define NUM_MAX 32    /* an int64 as "%lld" or a double as "%.17g" */
-#define PG_EXT_STMT_MAX 8 /* statements of pg_ledger.c, prepared per session */
+#define PG_EXT_STMT_MAX 16 /* statements of pg_ledger.c, prepared per session */
 
 struct pconn; /* one pooled connection (postgres.c) */
 
@@ -52,7 +52,7 @@ int pg_delegation_get(struct store *s, const char *org_id, const char *delegatio
 		      struct delegation *out);
 int pg_delegation_list(struct store *s, const struct delegation_filter *f, int limit,
 		       int offset, int (*cb)(void *ctx, const struct delegation *d), void *ctx);
-int pg_delegation_overdue(struct store *s, int64_t before, int limit,
+int pg_delegation_overdue(struct store *s, int64_t before, int64_t now, int limit,
 			  int (*cb)(void *ctx, const struct delegation *d), void *ctx);
 int pg_budget_get(struct store *s, const char *org_id, const char *period,
 		  int64_t *spent_micros, int64_t *held_micros);

@@ -59,7 +59,7 @@
 #define LEDGER_BACKOFF_US 2000 /* pause before retry k: up to k times this */
 
 enum lstmt {
-	L_BEGIN_ORG, L_OPEN, L_SETTLE, L_END, /* the batch's statements */
+	L_BEGIN_ORG, L_OPEN, L_SETTLE, L_DECIDE, L_END, /* the batch's statements */
 	L_GET, L_LIST, L_OVERDUE, L_BUDGET, L__COUNT
 };
 
@@ -71,7 +71,9 @@ enum lstmt {
 	"policy_result, policy_ref, timeout_ms, callback_url, period, hold_micros, "        \
 	"budget_limit_micros, cost_micros, reported_cost_micros, overrun, llm_tokens, "     \
 	"latency_ms, result, error_code, error_message, audit_event, trust_before, "        \
-	"trust_after, budget_remaining_micros, dispatched_at, expires_at, settled_at"
+	"trust_after, budget_remaining_micros, dispatched_at, expires_at, settled_at, "       \
+	"decided, decided_by_key_id, decided_by_key_name, approver, decided_at, "           \
+	"decision_reason"
 
 static const struct {
 	const char *name;
@@ -85,7 +87,10 @@ static const struct {
 		    "$26, $27, $28, $29, $30)"},
 	[L_SETTLE] = {"ledger_settle",
 		      "SELECT * FROM nexra_ledger_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-		      "$11, $12, $13, $14, $15, $16, $17, $18)"},
+		      "$11, $12, $13, $14, $15, $16, $17, $18, $19)"},
+	[L_DECIDE] = {"ledger_decide",
+		      "SELECT * FROM nexra_ledger_decide($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+		      "$11, $12, $13)"},
 	[L_GET] = {"dlg_get", "SELECT " DLG_COLS " FROM delegations "
 			      "WHERE org_id = $1 AND delegation_id = $2"},
 	[L_LIST] = {"dlg_list",
@@ -97,7 +102,9 @@ static const struct {
 		    "ORDER BY created_at DESC, delegation_id DESC LIMIT $6 OFFSET $7"},
 	[L_OVERDUE] = {"dlg_overdue",
 		       "SELECT " DLG_COLS " FROM delegations "
-		       "WHERE status = 'dispatched' AND expires_at < $1 "
+		       "WHERE status IN ('dispatched', 'pending_approval') "
+		       "AND ((status = 'dispatched' AND expires_at < $1) OR "
+		       "(status = 'pending_approval' AND expires_at > 0 AND expires_at <= $3)) "
 		       "ORDER BY expires_at, delegation_id LIMIT $2"},
 	[L_BUDGET] = {"budget_get", "SELECT spent_micros, held_micros FROM budget_periods "
 				    "WHERE org_id = $1 AND period = $2"},
@@ -209,17 +216,46 @@ static void params_settle(struct params *p, const struct ledger_op *op)
 	p_i64(p, d->settled_at);
 }
 
-/* Queue op's call on the pipeline; 0 when libpq refused it. */
+static void params_decide(struct params *p, const struct ledger_op *op)
+{
+	const struct delegation *d = op->d;
+
+	p_text(p, d->rec.org_id);
+	p_text(p, d->rec.delegation_id);
+	p_text(p, d->decided);
+	p_text(p, d->decided_by_key_id);
+	p_text(p, d->decided_by_key_name);
+	p_text(p, d->approver);
+	p_text(p, d->decision_reason);
+	p_i64(p, d->decided_at);
+	p_i64(p, d->dispatched_at);
+	p_i64(p, d->expires_at);
+	p_text(p, d->error_message);
+	p_text(p, d->error_code);
+}
+
+/* Queue op's call on the pipeline; 0 when libpq refused it (or no memory). */
 static int send_op(PGconn *pq, const struct ledger_op *op)
 {
 	struct params p = {0};
-	enum lstmt id = op->kind == LEDGER_OPEN ? L_OPEN : L_SETTLE;
+	enum lstmt id = op->kind == LEDGER_OPEN ? L_OPEN : op->kind == LEDGER_DECIDE ? L_DECIDE
+											: L_SETTLE;
+	char *approval = NULL;
+	int oom = 0, ok;
 
 	if (id == L_OPEN)
 		params_open(&p, op);
+	else if (id == L_DECIDE)
+		params_decide(&p, op);
 	else
 		params_settle(&p, op);
-	return PQsendQueryPrepared(pq, lstmts[id].name, p.n, p.v, p.len, p.fmt, 0);
+	if (id != L_OPEN) { /* the decision for the audit entry */
+		approval = delegation_approval_json(op->d, &oom);
+		p_text(&p, approval);
+	}
+	ok = !oom && PQsendQueryPrepared(pq, lstmts[id].name, p.n, p.v, p.len, p.fmt, 0);
+	free(approval);
+	return ok;
 }
 
 /* Write everything queued, taking in what the server sends meanwhile (the
@@ -558,6 +594,15 @@ static int read_delegation(const PGresult *r, int row, struct delegation *d)
 	d->dispatched_at = col_i64(r, row, 36);
 	d->expires_at = col_i64(r, row, 37);
 	d->settled_at = col_i64(r, row, 38);
+	col_copy(r, row, 39, d->decided, sizeof(d->decided));
+	col_copy(r, row, 40, d->decided_by_key_id, sizeof(d->decided_by_key_id));
+	col_copy(r, row, 41, d->decided_by_key_name, sizeof(d->decided_by_key_name));
+	col_copy(r, row, 42, d->approver, sizeof(d->approver));
+	d->decided_at = col_i64(r, row, 43);
+	if (PQgetlength(r, row, 44) > 0) {
+		d->decision_reason = col_dup(r, row, 44);
+		bad |= !d->decision_reason;
+	}
 	bad |= !d->task_input || !d->context_scope || !d->policy_result;
 	bad |= (!d->callback_url && !PQgetisnull(r, row, 20));
 	bad |= (!d->result && !PQgetisnull(r, row, 29));
@@ -631,7 +676,7 @@ out:
 	return rc;
 }
 
-int pg_delegation_overdue(struct store *s, int64_t before, int limit,
+int pg_delegation_overdue(struct store *s, int64_t before, int64_t now, int limit,
 			  int (*cb)(void *, const struct delegation *), void *ctx)
 {
 	struct pconn *c;
@@ -646,6 +691,7 @@ int pg_delegation_overdue(struct store *s, int64_t before, int limit,
 		p_text(&p, NULL);
 	else
 		p_i64(&p, limit);
+	p_i64(&p, now);
 	rc = lquery(c, L_OVERDUE, &p, &r);
 	if (!rc)
 		rc = delegation_rows(r, cb, ctx);

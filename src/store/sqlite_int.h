@@ -110,7 +110,7 @@ int sqlite_delegation_get(struct store *s, const char *org_id, const char *deleg
 			  struct delegation *out);
 int sqlite_delegation_list(struct store *s, const struct delegation_filter *f, int limit,
 			   int offset, int (*cb)(void *ctx, const struct delegation *d), void *ctx);
-int sqlite_delegation_overdue(struct store *s, int64_t before, int limit,
+int sqlite_delegation_overdue(struct store *s, int64_t before, int64_t now, int limit,
 			      int (*cb)(void *ctx, const struct delegation *d), void *ctx);
 int sqlite_budget_get(struct store *s, const char *org_id, const char *period,
 		      int64_t *spent_micros, int64_t *held_micros);

@@ -140,6 +140,8 @@ struct delegation_record {
  * by delegation_release.
  */
 #define DELEGATION_STATUS_MAX 20
+#define APPROVER_MAX 200          /* characters */
+#define DECISION_REASON_MAX 1000  /* characters */
 #define PERIOD_LEN 8 /* "YYYY-MM" + NUL */
 
 struct delegation {
@@ -168,6 +170,14 @@ struct delegation {
 	double trust_before, trust_after; /* NaN: no callee / not final */
 	int64_t budget_remaining_micros;  /* after this delegation; -1 unlimited */
 	int64_t dispatched_at, expires_at, settled_at; /* unix seconds; 0 none */
+	/* A person's decision on a pending approval (docs/approvals.md). While
+	 * pending, expires_at is the approval deadline (0: none). */
+	char decided[12];             /* "", "approved", "rejected" */
+	char decided_by_key_id[ID_MAX];
+	char decided_by_key_name[KEY_NAME_MAX * UTF8_MAX + 1];
+	char approver[APPROVER_MAX * UTF8_MAX + 1]; /* "" none */
+	int64_t decided_at;           /* unix seconds; 0 undecided */
+	char *decision_reason;        /* owned; NULL none */
 };
 
 void delegation_release(struct delegation *d); /* frees owned strings; d may be reused */
@@ -178,6 +188,10 @@ struct delegation_filter {
 	const char *status;   /* NULL: any */
 	int64_t from, to;     /* from <= created_at < to; 0 / INT64_MAX for open ends */
 };
+
+/* The audit entry's record of a person's decision: compact JSON text
+ * (malloc'd), or NULL when d was not decided or out of memory (*oom set). */
+char *delegation_approval_json(const struct delegation *d, int *oom);
 
 /*
  * One unit of ledger work. ledger_apply runs a batch of them in one
@@ -226,7 +240,22 @@ struct delegation_filter {
  *  Outputs in d: audit_event, budget_remaining_micros, trust_before,
  *  trust_after, settled_at.
  */
-enum ledger_kind { LEDGER_OPEN, LEDGER_SETTLE };
+/*
+ * LEDGER_DECIDE records a person's decision (d->decided "approved" or
+ * "rejected", decided_by_key_id/_name, approver, decision_reason, and
+ * decided_at, which is also the time of the check) on the delegation
+ * (d->rec.org_id, d->rec.delegation_id). Only while it is pending_approval
+ * and its deadline has not passed (expires_at 0 or > decided_at): else
+ * CONFLICT (NOT_FOUND when there is no such delegation), nothing written.
+ *  - approved: status dispatched, dispatched_at and expires_at from d; the
+ *    hold stays. d->hold_micros and budget_remaining_micros are set.
+ *  - rejected: settled as blocked (SETTLE, cost 0, the hold released) with
+ *    d->error_message; the audit entry carries the decision
+ *    (delegation_approval_json). d holds the SETTLE outputs.
+ * Every SETTLE writes delegation_approval_json(d) into its audit entry, so
+ * an approved delegation's settlement must be given its decided fields.
+ */
+enum ledger_kind { LEDGER_OPEN, LEDGER_SETTLE, LEDGER_DECIDE };
 enum ledger_idem { IDEM_NEW = 0, IDEM_EXISTING, IDEM_MISMATCH };
 
 struct ledger_op {
@@ -348,9 +377,11 @@ struct store_ops {
 	int (*delegation_list)(struct store *s, const struct delegation_filter *f, int limit,
 			       int offset, int (*cb)(void *ctx, const struct delegation *d),
 			       void *ctx);
-	/* Open delegations of any org with status dispatched and
-	 * expires_at < before: orphans of a stopped process, for the sweeper. */
-	int (*delegation_overdue)(struct store *s, int64_t before, int limit,
+	/* Open delegations of any org that must be ended by the sweeper,
+	 * longest overdue first: dispatched with expires_at < before (orphans
+	 * of a stopped process), and pending_approval with an approval
+	 * deadline 0 < expires_at <= now (expired). */
+	int (*delegation_overdue)(struct store *s, int64_t before, int64_t now, int limit,
 				  int (*cb)(void *ctx, const struct delegation *d), void *ctx);
 	/* The org's budget month: spent and held (0, 0 when no row). */
 	int (*budget_get)(struct store *s, const char *org_id, const char *period,

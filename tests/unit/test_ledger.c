@@ -920,6 +920,151 @@ LEDGER_CASE(settle_expired_pending_releases_hold)
 	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 0);
 }
 
+/* ---- a person's decision on a pending approval --------------------------------- */
+
+/* Decide o (approved | rejected) at `at` by the key "key_ops"; x gets the
+ * input and the outputs. An approval dispatches for 30 s. */
+static int decide1(struct store *s, const struct delegation *o, struct delegation *x,
+		   const char *decided, int64_t at, char *reason)
+{
+	struct ledger_op op;
+
+	settle_init(x, o, "blocked", 0);
+	snprintf(x->decided, sizeof(x->decided), "%s", decided);
+	snprintf(x->decided_by_key_id, sizeof(x->decided_by_key_id), "key_ops");
+	snprintf(x->decided_by_key_name, sizeof(x->decided_by_key_name), "ops console");
+	snprintf(x->approver, sizeof(x->approver), "dana@acme.test");
+	x->decided_at = at;
+	x->decision_reason = reason;
+	x->dispatched_at = at;
+	x->expires_at = at + 30;
+	x->error_message = reason;
+	memset(&op, 0, sizeof(op));
+	op.kind = LEDGER_DECIDE;
+	op.d = x;
+	op.now = at;
+	return apply1(s, &op);
+}
+
+LEDGER_CASE(decide_approve_dispatches_and_settles_with_the_decision)
+{
+	struct org_fix a;
+	struct delegation d, x, got, y;
+	int64_t spent, held;
+	char v[512];
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.6), 0);
+	del_init(&d, a.org.org_id, "research-1", CAP, "pending_approval", 1000000, T0);
+	d.expires_at = T0 + 600; /* the approval deadline */
+	ASSERT_EQ(open1(s, &d, T0), 0);
+	ASSERT_EQ(decide1(s, &d, &x, "approved", T0 + 10, NULL), 0);
+	ASSERT_STR_EQ(x.status, "dispatched");
+	ASSERT_EQ(x.hold_micros, CAP);
+	ASSERT_EQ(x.audit_event, 0);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(held, CAP);
+	ASSERT_EQ(s->ops->delegation_get(s, a.org.org_id, d.rec.delegation_id, &got), 0);
+	ASSERT_STR_EQ(got.status, "dispatched");
+	ASSERT_STR_EQ(got.decided, "approved");
+	ASSERT_STR_EQ(got.decided_by_key_id, "key_ops");
+	ASSERT_STR_EQ(got.decided_by_key_name, "ops console");
+	ASSERT_STR_EQ(got.approver, "dana@acme.test");
+	ASSERT_EQ(got.decided_at, T0 + 10);
+	ASSERT_EQ(got.dispatched_at, T0 + 10);
+	ASSERT_EQ(got.expires_at, T0 + 40);
+	ASSERT(got.decision_reason == NULL);
+	/* a second decision finds it dispatched */
+	ASSERT_EQ(decide1(s, &d, &y, "approved", T0 + 11, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &y, "rejected", T0 + 11, NULL), E(CONFLICT));
+	/* its settlement carries the decision into the audit entry */
+	settle_init(&x, &d, "completed", 1000);
+	memcpy(x.decided, got.decided, sizeof(x.decided));
+	memcpy(x.decided_by_key_id, got.decided_by_key_id, sizeof(x.decided_by_key_id));
+	memcpy(x.decided_by_key_name, got.decided_by_key_name, sizeof(x.decided_by_key_name));
+	memcpy(x.approver, got.approver, sizeof(x.approver));
+	x.decided_at = got.decided_at;
+	{
+		struct ledger_op op;
+
+		op_settle(&op, &x, 1.0, T0 + 12);
+		ASSERT_EQ(apply1(s, &op), 0);
+	}
+	delegation_release(&got);
+	ASSERT_EQ(x.audit_event, 1);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(spent, 1000);
+	ASSERT_EQ(held, 0);
+	ASSERT_EQ(billing_rows_of(d.rec.delegation_id), 1);
+	ASSERT_EQ(raw("SELECT approval FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT_STR_EQ(v, "{\"decision\":\"approved\",\"decided_by\":{\"key_id\":\"key_ops\","
+			 "\"key_name\":\"ops console\"},\"approver\":\"dana@acme.test\","
+			 "\"decided_at\":\"2023-11-14T22:13:30Z\",\"reason\":null}");
+}
+
+LEDGER_CASE(decide_reject_settles_blocked_and_releases)
+{
+	struct org_fix a;
+	struct delegation d, x, y, got;
+	int64_t spent, held;
+	char v[512];
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.6), 0);
+	del_init(&d, a.org.org_id, "research-1", CAP, "pending_approval", 1000000, T0);
+	ASSERT_EQ(open1(s, &d, T0), 0); /* no deadline: waits until decided */
+	ASSERT_EQ(decide1(s, &d, &x, "rejected", T0 + 7200, "not this quarter"), 0);
+	ASSERT_STR_EQ(x.status, "blocked");
+	ASSERT_EQ(x.audit_event, 1);
+	ASSERT_EQ(x.cost_micros, 0);
+	ASSERT_EQ(x.settled_at, T0 + 7200);
+	ASSERT_NEAR(x.trust_before, 0.6);
+	ASSERT_NEAR(x.trust_after, 0.6);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(spent, 0);
+	ASSERT_EQ(held, 0);
+	ASSERT_EQ(billing_rows_of(d.rec.delegation_id), 0);
+	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 0);
+	ASSERT_EQ(s->ops->delegation_get(s, a.org.org_id, d.rec.delegation_id, &got), 0);
+	ASSERT_STR_EQ(got.status, "blocked");
+	ASSERT_STR_EQ(got.decided, "rejected");
+	ASSERT_STR_EQ(got.decision_reason, "not this quarter");
+	ASSERT_STR_EQ(got.error_message, "not this quarter");
+	ASSERT_EQ(got.dispatched_at, 0);
+	delegation_release(&got);
+	ASSERT_EQ(raw("SELECT decision FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT_STR_EQ(v, "BLOCK");
+	ASSERT_EQ(raw("SELECT approval FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT(strstr(v, "\"decision\":\"rejected\"") && strstr(v, "\"reason\":\"not this quarter\""));
+	ASSERT_EQ(decide1(s, &d, &y, "rejected", T0 + 7201, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &y, "approved", T0 + 7201, NULL), E(CONFLICT));
+	ASSERT_EQ(audit_count(a.org.org_id), 1);
+}
+
+LEDGER_CASE(decide_after_the_deadline_conflicts_and_the_sweeper_sees_it)
+{
+	struct org_fix a;
+	struct delegation d, x, ghost;
+	int64_t spent, held;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	del_init(&d, a.org.org_id, "", CAP, "pending_approval", -1, T0);
+	d.expires_at = T0 + 100;
+	ASSERT_EQ(open1(s, &d, T0), 0);
+	ASSERT_EQ(decide1(s, &d, &x, "approved", T0 + 100, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &x, "rejected", T0 + 150, NULL), E(CONFLICT));
+	ghost = d;
+	if (rand_id(ghost.rec.delegation_id, "del_", 8))
+		abort();
+	ASSERT_EQ(decide1(s, &ghost, &x, "approved", T0 + 1, NULL), E(NOT_FOUND));
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(held, CAP); /* nothing changed */
+	ASSERT_EQ(audit_count(a.org.org_id), 0);
+}
+
 /* ---- idempotency ------------------------------------------------------------------ */
 
 static int open_idem(struct store *s, struct delegation *d, const char *key, int hash_byte,
@@ -1471,14 +1616,21 @@ static int collect_overdue(void *ctx, const struct delegation *d)
 	return 0;
 }
 
-static int overdue(struct store *s, const char *org_id, int64_t before, int limit,
-		   struct overdue *o)
+static int overdue_at(struct store *s, const char *org_id, int64_t before, int64_t now,
+		      int limit, struct overdue *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->org_id = org_id;
 	o->ordered = o->all_dispatched = 1;
 	o->last_expires = INT64_MIN;
-	return s->ops->delegation_overdue(s, before, limit, collect_overdue, o);
+	return s->ops->delegation_overdue(s, before, now, limit, collect_overdue, o);
+}
+
+/* Orphans only: no approval deadline has come at time 0. */
+static int overdue(struct store *s, const char *org_id, int64_t before, int limit,
+		   struct overdue *o)
+{
+	return overdue_at(s, org_id, before, 0, limit, o);
 }
 
 /* Dispatched and past expiry, any org, oldest first. The rows use tiny
@@ -1537,4 +1689,36 @@ LEDGER_CASE(overdue_finds_orphans)
 	ASSERT_EQ(settle1(s, &pend, &x, "expired", 0, 0.0, 300), 0);
 	ASSERT_EQ(overdue(s, a.org.org_id, 1000, 1000, &o), 0);
 	ASSERT_EQ(o.mine, 0);
+}
+
+LEDGER_CASE(overdue_finds_expired_approvals)
+{
+	struct org_fix a;
+	struct delegation due, later, forever, x;
+	struct overdue o;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	del_init(&due, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	due.expires_at = 160;
+	ASSERT_EQ(open1(s, &due, 100), 0);
+	del_init(&later, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	later.expires_at = 161;
+	ASSERT_EQ(open1(s, &later, 100), 0);
+	del_init(&forever, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	ASSERT_EQ(open1(s, &forever, 100), 0); /* no deadline: never expires */
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 159, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 0);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 160, 1000, &o), 0); /* at the deadline */
+	ASSERT_EQ(o.mine, 1);
+	ASSERT_STR_EQ(o.id[0], due.rec.delegation_id);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 1000000, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 2);
+	ASSERT(o.ordered);
+	ASSERT_STR_EQ(o.id[0], due.rec.delegation_id);
+	ASSERT_STR_EQ(o.id[1], later.rec.delegation_id);
+	/* the sweeper expires it: it leaves the list */
+	ASSERT_EQ(settle1(s, &due, &x, "expired", 0, 0.0, 170), 0);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 1000000, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 1);
+	ASSERT_STR_EQ(o.id[0], later.rec.delegation_id);
 }

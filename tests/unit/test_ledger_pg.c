@@ -595,7 +595,7 @@ TEST(ledger_pg_list_and_overdue)
 
 	/* overdue: dispatched, expires_at < before, any org, oldest first */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 16, collect, &r), 0);
+	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 4);
 	find_ids(&r, ids, 5, pos);
 	ASSERT_EQ(pos[0], 4); /* base + 5, the other org's */
@@ -603,10 +603,10 @@ TEST(ledger_pg_list_and_overdue)
 	ASSERT_EQ(pos[2], 1);
 	ASSERT_EQ(pos[3], 0); /* base + 10; 3 is blocked */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 5, 16, collect, &r), 0);
+	ASSERT_EQ(s->ops->delegation_overdue(s, base + 5, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 0); /* strictly before */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 2, collect, &r), 0);
+	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 2, collect, &r), 0);
 	ASSERT_EQ(r.n, 2);
 
 	/* the sweeper's part: expire them; they leave the overdue list */
@@ -618,7 +618,7 @@ TEST(ledger_pg_list_and_overdue)
 		ASSERT(isnan(d[i].trust_before) && isnan(d[i].trust_after)); /* no such agents */
 	}
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 16, collect, &r), 0);
+	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 0);
 	s->ops->close(s);
 }

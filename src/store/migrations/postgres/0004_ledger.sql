@@ -31,6 +31,15 @@ ALTER TABLE delegations ADD COLUMN budget_remaining_micros bigint NOT NULL DEFAU
 ALTER TABLE delegations ADD COLUMN dispatched_at bigint NOT NULL DEFAULT 0;
 ALTER TABLE delegations ADD COLUMN expires_at bigint NOT NULL DEFAULT 0;
 ALTER TABLE delegations ADD COLUMN settled_at bigint NOT NULL DEFAULT 0;
+-- a person's decision on a pending approval (docs/approvals.md); while
+-- pending, expires_at is the approval deadline (0: none)
+ALTER TABLE delegations ADD COLUMN decided text NOT NULL DEFAULT ''
+  CHECK (decided IN ('', 'approved', 'rejected'));
+ALTER TABLE delegations ADD COLUMN decided_by_key_id text NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN decided_by_key_name text NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN approver text NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN decided_at bigint NOT NULL DEFAULT 0;
+ALTER TABLE delegations ADD COLUMN decision_reason text NOT NULL DEFAULT '';
 CREATE INDEX delegations_by_status ON delegations(org_id, status, created_at);
 CREATE INDEX delegations_open ON delegations(status, expires_at)
   WHERE status IN ('dispatched', 'pending_approval');
@@ -58,6 +67,7 @@ CREATE TABLE audit_log (
   budget_remaining_micros bigint NOT NULL,       -- -1: no monthly budget
   trust_before            double precision,
   trust_after             double precision,
+  approval                text,                   -- JSON of a person's decision; NULL none
   PRIMARY KEY (org_id, event_id),
   UNIQUE (org_id, delegation_id)
 );
@@ -161,7 +171,7 @@ CREATE FUNCTION nexra_ledger_final(
   p_org text, p_id text, p_status text, p_caller text, p_callee text, p_policy_ref text,
   p_period text, p_limit bigint, p_hold bigint, p_cost bigint,
   p_signal double precision, p_alpha double precision, p_promote bigint,
-  p_cb_max bigint, p_cb_window bigint, p_now bigint,
+  p_cb_max bigint, p_cb_window bigint, p_now bigint, p_approval text,
   OUT o_event bigint, OUT o_remaining bigint, OUT o_before double precision,
   OUT o_after double precision, OUT o_circuit integer)
 LANGUAGE plpgsql AS $$
@@ -235,10 +245,10 @@ BEGIN
 
   INSERT INTO audit_log (org_id, event_id, delegation_id, ts, caller_id, callee_id, policy_ref,
                          decision, status, cost_micros, budget_remaining_micros,
-                         trust_before, trust_after)
+                         trust_before, trust_after, approval)
   VALUES (p_org, o_event, p_id, p_now, p_caller, coalesce(p_callee, ''), p_policy_ref,
           CASE WHEN v_ran THEN 'ALLOW' ELSE 'BLOCK' END, p_status, p_cost, o_remaining,
-          o_before, o_after);
+          o_before, o_after, p_approval);
 
   IF p_status = 'completed' THEN
     INSERT INTO billing_events (billing_id, org_id, delegation_id, caller_agent_id,
@@ -318,7 +328,7 @@ BEGIN
 
     IF o_status = 'blocked' THEN
       SELECT * INTO f FROM nexra_ledger_final(p_org, p_id, 'blocked', p_caller, p_callee,
-        p_policy_ref, p_period, p_limit, 0, 0, 0, 0, 0, 0, 0, p_now);
+        p_policy_ref, p_period, p_limit, 0, 0, 0, 0, 0, 0, 0, p_now, NULL);
       o_event := f.o_event;
       o_remaining := f.o_remaining;
       o_before := f.o_before;
@@ -356,6 +366,7 @@ CREATE FUNCTION nexra_ledger_settle(
   p_llm_tokens bigint, p_latency_ms bigint, p_result text, p_error_code text,
   p_error_message text, p_signal double precision, p_alpha double precision,
   p_promote bigint, p_cb_max bigint, p_cb_window bigint, p_now bigint, p_settled_at bigint,
+  p_approval text,
   OUT o_rc integer, OUT o_message text, OUT o_idem integer, OUT o_idem_id text,
   OUT o_refused integer, OUT o_status text, OUT o_hold bigint, OUT o_error_code text,
   OUT o_event bigint, OUT o_remaining bigint, OUT o_before double precision,
@@ -393,7 +404,7 @@ BEGIN
     o_settled_at := CASE WHEN p_settled_at > 0 THEN p_settled_at ELSE p_now END;
     SELECT * INTO f FROM nexra_ledger_final(p_org, p_id, p_status, v.caller_agent_id,
       v.callee_agent_id, v.policy_ref, v.period, v.budget_limit_micros, v.hold_micros, o_cost,
-      p_signal, p_alpha, p_promote, p_cb_max, p_cb_window, p_now);
+      p_signal, p_alpha, p_promote, p_cb_max, p_cb_window, p_now, p_approval);
     UPDATE delegations d SET status = p_status, hold_micros = 0, cost_micros = o_cost,
       reported_cost_micros = p_reported, overrun = p_overrun, llm_tokens = p_llm_tokens,
       latency_ms = p_latency_ms, result = p_result, error_code = o_error_code,
@@ -406,6 +417,74 @@ BEGIN
     o_before := f.o_before;
     o_after := f.o_after;
     o_circuit := f.o_circuit;
+  EXCEPTION
+    WHEN integrity_constraint_violation THEN
+      o_rc := 1; o_message := SQLERRM;
+    WHEN OTHERS THEN
+      IF SQLSTATE IN ('40001', '40P01') THEN
+        RAISE;
+      END IF;
+      o_rc := 3; o_message := SQLERRM;
+  END;
+END $$;
+
+-- LEDGER_DECIDE: a person's decision on a pending approval. Only a
+-- delegation still pending_approval and inside its deadline (expires_at 0
+-- or later than now) can be decided: CONFLICT otherwise. Approving turns it
+-- dispatched with the given dispatched_at and expires_at (the hold stays);
+-- rejecting settles it blocked (nothing charged, the hold released, the
+-- decision in its audit entry). The same row shape as the other ops.
+CREATE FUNCTION nexra_ledger_decide(
+  p_org text, p_id text, p_decided text, p_key_id text, p_key_name text, p_approver text,
+  p_reason text, p_now bigint, p_dispatched_at bigint, p_expires_at bigint,
+  p_error_message text, p_error_code text, p_approval text,
+  OUT o_rc integer, OUT o_message text, OUT o_idem integer, OUT o_idem_id text,
+  OUT o_refused integer, OUT o_status text, OUT o_hold bigint, OUT o_error_code text,
+  OUT o_event bigint, OUT o_remaining bigint, OUT o_before double precision,
+  OUT o_after double precision, OUT o_settled_at bigint, OUT o_circuit integer,
+  OUT o_cost bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v record;
+BEGIN
+  o_rc := 0; o_idem := 0; o_refused := 0; o_status := 'dispatched'; o_hold := 0;
+  o_error_code := ''; o_event := 0; o_remaining := -1;
+  o_settled_at := 0; o_circuit := 0; o_cost := 0;
+  BEGIN
+    IF p_decided NOT IN ('approved', 'rejected') THEN
+      RAISE invalid_parameter_value USING MESSAGE = 'not a decision: ' || p_decided;
+    END IF;
+    UPDATE delegations d SET decided = p_decided, decided_by_key_id = p_key_id,
+      decided_by_key_name = p_key_name, approver = coalesce(p_approver, ''), decided_at = p_now,
+      decision_reason = coalesce(p_reason, ''),
+      status = CASE WHEN p_decided = 'approved' THEN 'dispatched' ELSE d.status END,
+      dispatched_at = CASE WHEN p_decided = 'approved' THEN p_dispatched_at
+                           ELSE d.dispatched_at END,
+      expires_at = CASE WHEN p_decided = 'approved' THEN p_expires_at ELSE d.expires_at END
+    WHERE d.org_id = p_org AND d.delegation_id = p_id AND d.status = 'pending_approval'
+      AND (d.expires_at = 0 OR d.expires_at > p_now)
+    RETURNING d.hold_micros, d.budget_remaining_micros INTO v;
+    IF NOT FOUND THEN
+      PERFORM 1 FROM delegations d WHERE d.org_id = p_org AND d.delegation_id = p_id;
+      IF FOUND THEN
+        o_rc := 1; o_message := 'delegation ' || p_id || ' is not awaiting a decision';
+      ELSE
+        o_rc := 2; o_message := 'no delegation ' || p_id;
+      END IF;
+      RETURN;
+    END IF;
+    IF p_decided = 'approved' THEN
+      o_hold := v.hold_micros;
+      o_remaining := v.budget_remaining_micros;
+      RETURN;
+    END IF;
+    SELECT * INTO o_rc, o_message, o_idem, o_idem_id, o_refused, o_status, o_hold,
+      o_error_code, o_event, o_remaining, o_before, o_after, o_settled_at, o_circuit, o_cost
+    FROM nexra_ledger_settle(p_org, p_id, 'blocked', 0, -1, 0, -1, -1, NULL, p_error_code,
+      p_error_message, 0, 0, 0, 0, 0, p_now, p_now, p_approval);
+    IF o_rc <> 0 THEN
+      RAISE EXCEPTION 'settling the rejection failed: %', o_message;
+    END IF;
   EXCEPTION
     WHEN integrity_constraint_violation THEN
       o_rc := 1; o_message := SQLERRM;
