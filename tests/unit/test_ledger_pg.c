@@ -231,6 +231,40 @@ static int audit_is_1_to_n(PGconn *c, const char *org_id, long long n)
 	return 0;
 }
 
+/* What every test starts from: a migrated store, a raw connection for
+ * checking what it wrote, and a fresh org. */
+struct fx {
+	const char *uri;
+	struct store *s;
+	PGconn *raw;
+	char org[ID_MAX];
+};
+
+/* f opened, its store with pool connections; 0, or -1 with a message on
+ * stderr. Only once pg_uri() has found a database. */
+static int fx_open(struct fx *f, int pool)
+{
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	f->uri = pg_uri();
+	f->s = store_new(f->uri, pool);
+	f->raw = raw_open(f->uri);
+	if (!f->s || !f->raw)
+		return -1;
+	rc = org_new(f->s, f->org);
+	if (rc)
+		fprintf(stderr, "  org: %d %s\n", rc, store_last_error());
+	return rc ? -1 : 0;
+}
+
+static void fx_close(struct fx *f)
+{
+	PQfinish(f->raw);
+	if (f->s)
+		f->s->ops->close(f->s);
+}
+
 struct rows {
 	int n;
 	char id[16][ID_MAX];
@@ -249,43 +283,39 @@ static int collect(void *ctx, const struct delegation *d)
 
 TEST(ledger_pg_open_settle_round_trip)
 {
-	const char *uri = pg_uri();
-	struct store *s;
+	struct fx pg;
 	struct delegation d, g, st;
 	struct ledger_op op;
 	struct agent a;
-	char org[ID_MAX];
 	int64_t spent = -1, held = -1;
 	double want;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 2);
-	ASSERT(s);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "callee", "probationary", 0.1), 0);
+	ASSERT_EQ(fx_open(&pg, 2), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "probationary", 0.1), 0);
 
-	dlg_make(&d, org, "rt1", "callee", 400000, 1000000, "dispatched");
+	dlg_make(&d, pg.org, "rt1", "callee", 400000, 1000000, "dispatched");
 	d.callback_url = (char *)"https://caller.example/cb";
 	snprintf(d.policy_ref, sizeof(d.policy_ref), "caps \xe2\x80\x94 'strict'");
 	snprintf(d.rec.policy_id, sizeof(d.rec.policy_id), "pol_1");
 	d.rec.policy_version = 3;
 	d.rec.callee_trust = 0.1 + 0.2; /* not exactly representable in decimal */
 	op_open(&op, &d, T0);
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.idem, IDEM_NEW);
 	ASSERT_STR_EQ(d.status, "dispatched");
 	ASSERT_EQ(d.hold_micros, 400000);
 	ASSERT_EQ(d.budget_remaining_micros, 600000);
 	ASSERT_EQ(d.audit_event, 0);
 	ASSERT(isnan(d.trust_before) && isnan(d.trust_after));
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(spent, 0);
 	ASSERT_EQ(held, 400000);
-	ASSERT_EQ(s->ops->budget_get(s, org, "1999-01", &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, "1999-01", &spent, &held), 0);
 	ASSERT_EQ(spent + held, 0);
 
-	ASSERT_EQ(s->ops->delegation_get(s, org, d.rec.delegation_id, &g), 0);
+	ASSERT_EQ(pg.s->ops->delegation_get(pg.s, pg.org, d.rec.delegation_id, &g), 0);
 	ASSERT_STR_EQ(g.rec.callee_agent_id, "callee");
 	ASSERT(g.rec.has_trust && g.rec.callee_trust == 0.1 + 0.2);
 	ASSERT_STR_EQ(g.rec.policy_id, "pol_1");
@@ -310,7 +340,7 @@ TEST(ledger_pg_open_settle_round_trip)
 	st = d;
 	op_settle(&op, &st, "completed", 250000, T0 + 5);
 	op.promote_after = 1;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	want = 0.1 + 0.3 * (0.9 - 0.1);
 	ASSERT_EQ(st.audit_event, 1);
 	ASSERT_EQ(st.budget_remaining_micros, 750000);
@@ -318,14 +348,14 @@ TEST(ledger_pg_open_settle_round_trip)
 	ASSERT(st.trust_after == want);
 	ASSERT_EQ(st.settled_at, T0 + 5);
 	ASSERT_EQ(st.hold_micros, 0);
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(spent, 250000);
 	ASSERT_EQ(held, 0);
-	ASSERT_EQ(s->ops->agent_get(s, org, "callee", &a), 0);
+	ASSERT_EQ(pg.s->ops->agent_get(pg.s, pg.org, "callee", &a), 0);
 	ASSERT(a.trust_score == want);
 	ASSERT_STR_EQ(a.status, "active"); /* promote_after 1 */
 	agent_release(&a);
-	ASSERT_EQ(s->ops->delegation_get(s, org, d.rec.delegation_id, &g), 0);
+	ASSERT_EQ(pg.s->ops->delegation_get(pg.s, pg.org, d.rec.delegation_id, &g), 0);
 	ASSERT_STR_EQ(g.status, "completed");
 	ASSERT_EQ(g.cost_micros, 250000);
 	ASSERT_EQ(g.hold_micros, 0);
@@ -337,42 +367,38 @@ TEST(ledger_pg_open_settle_round_trip)
 
 	/* settled already, unknown, another org's */
 	op_settle(&op, &st, "failed", 0, T0 + 6);
-	ASSERT_EQ(apply1(s, &op), E(CONFLICT));
+	ASSERT_EQ(apply1(pg.s, &op), E(CONFLICT));
 	snprintf(st.rec.delegation_id, sizeof(st.rec.delegation_id), "dlg_nope");
-	ASSERT_EQ(apply1(s, &op), E(NOT_FOUND));
+	ASSERT_EQ(apply1(pg.s, &op), E(NOT_FOUND));
 	snprintf(st.rec.delegation_id, sizeof(st.rec.delegation_id), "%s", d.rec.delegation_id);
 	snprintf(st.rec.org_id, sizeof(st.rec.org_id), "org_other");
-	ASSERT_EQ(apply1(s, &op), E(NOT_FOUND));
-	ASSERT_EQ(s->ops->delegation_get(s, "org_other", d.rec.delegation_id, &g), E(NOT_FOUND));
-	s->ops->close(s);
+	ASSERT_EQ(apply1(pg.s, &op), E(NOT_FOUND));
+	ASSERT_EQ(pg.s->ops->delegation_get(pg.s, "org_other", d.rec.delegation_id, &g),
+		  E(NOT_FOUND));
+	fx_close(&pg);
 }
 
 TEST(ledger_pg_batch_ops_fail_alone)
 {
-	const char *uri = pg_uri();
-	struct store *s;
+	struct fx pg;
 	struct delegation d[6], bogus;
 	struct ledger_op op[6];
-	PGconn *raw;
-	char org[ID_MAX];
 	int64_t spent, held;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1); /* one connection: every batch on the same session */
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "callee", "active", 0.5), 0);
-	dlg_make(&d[0], org, "b0", "callee", 100, 1000, "dispatched");
-	dlg_make(&d[1], org, "b0", "callee", 100, 1000, "dispatched"); /* same id */
-	dlg_make(&d[2], org, "b2", NULL, 100, 1000, "blocked");        /* audit 1 */
-	dlg_make(&d[3], org, "b3", "callee", 100, 1000, "completed");  /* not openable */
-	dlg_make(&d[4], org, "b4", "callee", 2000, 1000, "dispatched"); /* too big: audit 2 */
-	dlg_make(&d[5], org, "b5", "callee", 900, 1000, "pending_approval");
+	/* one connection: every batch on the same session */
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "active", 0.5), 0);
+	dlg_make(&d[0], pg.org, "b0", "callee", 100, 1000, "dispatched");
+	dlg_make(&d[1], pg.org, "b0", "callee", 100, 1000, "dispatched"); /* same id */
+	dlg_make(&d[2], pg.org, "b2", NULL, 100, 1000, "blocked");        /* audit 1 */
+	dlg_make(&d[3], pg.org, "b3", "callee", 100, 1000, "completed");  /* not openable */
+	dlg_make(&d[4], pg.org, "b4", "callee", 2000, 1000, "dispatched"); /* too big: audit 2 */
+	dlg_make(&d[5], pg.org, "b5", "callee", 900, 1000, "pending_approval");
 	for (int i = 0; i < 6; i++)
 		op_open(&op[i], &d[i], T0 + 1);
-	ASSERT_EQ(s->ops->ledger_apply(s, op, 6), 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, 6), 0);
 	ASSERT_EQ(op[0].rc, 0);
 	ASSERT_EQ(op[1].rc, E(CONFLICT));
 	ASSERT_EQ(op[2].rc, 0);
@@ -394,9 +420,9 @@ TEST(ledger_pg_batch_ops_fail_alone)
 	ASSERT_STR_EQ(d[5].status, "pending_approval");
 	ASSERT_EQ(d[5].hold_micros, 900);
 	ASSERT_EQ(d[5].budget_remaining_micros, 0);
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(held, 1000);
-	ASSERT(audit_is_1_to_n(raw, org, 2));
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, 2));
 
 	/* the session is clean for the next batch; a failed settle takes
 	 * back its audit id: the next one is 3 */
@@ -405,7 +431,7 @@ TEST(ledger_pg_batch_ops_fail_alone)
 	bogus = d[5];
 	op_settle(&op[2], &bogus, "bogus", 0, T0 + 2);
 	op_settle(&op[3], &d[5], "blocked", 0, T0 + 2);   /* approval refused */
-	ASSERT_EQ(s->ops->ledger_apply(s, op, 4), 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, 4), 0);
 	ASSERT_EQ(op[0].rc, 0);
 	ASSERT_EQ(d[0].audit_event, 3);
 	ASSERT(d[0].trust_after == 0.5 + 0.3 * (0.0 - 0.5));
@@ -415,100 +441,95 @@ TEST(ledger_pg_batch_ops_fail_alone)
 	ASSERT_EQ(d[5].audit_event, 4);
 	ASSERT(d[5].trust_before == d[0].trust_after && d[5].trust_after == d[0].trust_after);
 	ASSERT_EQ(d[5].budget_remaining_micros, 1000);
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(spent + held, 0);
-	ASSERT(audit_is_1_to_n(raw, org, 4));
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM audit_log WHERE org_id = $1 AND decision = 'BLOCK'",
-			  org, NULL), 3);
-	ASSERT_EQ(raw_i64(raw, "SELECT settled_count FROM agents WHERE org_id = $1 AND agent_id = $2",
-			  org, "callee"), 1);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM billing_events WHERE org_id = $1", org, NULL), 0);
-	PQfinish(raw);
-	s->ops->close(s);
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, 4));
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM audit_log WHERE org_id = $1 "
+				  "AND decision = 'BLOCK'", pg.org, NULL), 3);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT settled_count FROM agents WHERE org_id = $1 "
+				  "AND agent_id = $2", pg.org, "callee"), 1);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM billing_events WHERE org_id = $1", pg.org,
+			  NULL), 0);
+	fx_close(&pg);
 }
 
 TEST(ledger_pg_idempotency_billing_circuit)
 {
-	const char *uri = pg_uri();
-	struct store *s;
+	struct fx pg;
 	struct delegation d, e, g, f[3];
 	struct ledger_op op;
 	struct agent a;
-	PGconn *raw;
-	char org[ID_MAX], bill[ID_MAX + 8];
+	char bill[ID_MAX + 8];
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 2);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "callee", "active", 0.5), 0);
+	ASSERT_EQ(fx_open(&pg, 2), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "active", 0.5), 0);
 
-	dlg_make(&d, org, "i1", "callee", 100, -1, "dispatched");
+	dlg_make(&d, pg.org, "i1", "callee", 100, -1, "dispatched");
 	op_open(&op, &d, T0);
 	op.idem_key = "key-1";
 	memset(op.idem_hash, 7, sizeof(op.idem_hash));
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.idem, IDEM_NEW);
 	ASSERT_EQ(d.budget_remaining_micros, -1);
-	dlg_make(&e, org, "i2", "callee", 100, -1, "dispatched");
+	dlg_make(&e, pg.org, "i2", "callee", 100, -1, "dispatched");
 	op.d = &e;
 	op.now = T0 + 86399;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.idem, IDEM_EXISTING);
 	ASSERT_STR_EQ(op.idem_delegation_id, d.rec.delegation_id);
 	ASSERT_EQ(e.hold_micros, 0); /* untouched */
 	op.idem_hash[0] = 8;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.idem, IDEM_MISMATCH);
-	ASSERT_EQ(s->ops->delegation_get(s, org, e.rec.delegation_id, &g), E(NOT_FOUND));
+	ASSERT_EQ(pg.s->ops->delegation_get(pg.s, pg.org, e.rec.delegation_id, &g), E(NOT_FOUND));
 	op.now = T0 + 86400; /* a day later the key is free again */
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.idem, IDEM_NEW);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM delegations WHERE org_id = $1", org, NULL), 2);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM delegations WHERE org_id = $1", pg.org,
+			  NULL), 2);
 
 	/* billing: one pending row per completed delegation, at its cost */
 	op_settle(&op, &d, "completed", 60, T0 + 10);
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	snprintf(bill, sizeof(bill), "bill_%s", d.rec.delegation_id);
-	ASSERT_EQ(raw_i64(raw, "SELECT amount_micros FROM billing_events WHERE billing_id = $1",
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT amount_micros FROM billing_events WHERE billing_id = $1",
 			  bill, NULL), 60);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM billing_events WHERE org_id = $1 "
-			       "AND state = 'pending' AND next_attempt_at = $2",
-			  org, "1700000010"), 1);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM billing_events WHERE org_id = $1 "
+				  "AND state = 'pending' AND next_attempt_at = $2",
+			  pg.org, "1700000010"), 1);
 
 	/* circuit breaker: the second failure within the window pauses */
 	for (int i = 0; i < 3; i++) {
 		char id[32];
 
 		snprintf(id, sizeof(id), "f%d", i);
-		dlg_make(&f[i], org, id, "callee", 10, -1, "dispatched");
+		dlg_make(&f[i], pg.org, id, "callee", 10, -1, "dispatched");
 		op_open(&op, &f[i], T0);
-		ASSERT_EQ(apply1(s, &op), 0);
+		ASSERT_EQ(apply1(pg.s, &op), 0);
 	}
 	op_settle(&op, &f[0], "failed", 0, T0 + 100);
 	op.cb_max_failures = 2;
 	op.cb_window_seconds = 60;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.circuit_opened, 0);
 	op_settle(&op, &f[1], "timed_out", 0, T0 + 161); /* f0 is out of the window */
 	op.cb_max_failures = 2;
 	op.cb_window_seconds = 60;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.circuit_opened, 0);
 	op_settle(&op, &f[2], "failed", 0, T0 + 170);
 	op.cb_max_failures = 2;
 	op.cb_window_seconds = 60;
-	ASSERT_EQ(apply1(s, &op), 0);
+	ASSERT_EQ(apply1(pg.s, &op), 0);
 	ASSERT_EQ(op.circuit_opened, 1);
-	ASSERT_EQ(s->ops->agent_get(s, org, "callee", &a), 0);
+	ASSERT_EQ(pg.s->ops->agent_get(pg.s, pg.org, "callee", &a), 0);
 	ASSERT_STR_EQ(a.status, "paused");
 	ASSERT_STR_EQ(a.prior_status, "active");
 	ASSERT_EQ(a.updated_at, T0 + 170);
 	agent_release(&a);
-	PQfinish(raw);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* The rows of r that are among ids[0..n): their positions in r, in order
@@ -527,30 +548,27 @@ static void find_ids(const struct rows *r, const char *const *ids, int n, int po
 
 TEST(ledger_pg_list_and_overdue)
 {
-	const char *uri = pg_uri();
-	struct store *s;
+	struct fx pg;
 	struct delegation d[5];
 	struct ledger_op op[5];
 	struct delegation_filter f = {0};
 	struct rows r;
-	char org[ID_MAX], other[ID_MAX];
+	char other[ID_MAX];
 	const char *ids[5];
 	int pos[5];
 	/* overdue rows of earlier runs stay in the database: this run's
 	 * expiries come before all of theirs */
 	int64_t base = -(int64_t)time(NULL) * 100;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 2);
-	ASSERT(s);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(org_new(s, other), 0);
+	ASSERT_EQ(fx_open(&pg, 2), 0);
+	ASSERT_EQ(org_new(pg.s, other), 0);
 	for (int i = 0; i < 4; i++) {
 		char id[32];
 
 		snprintf(id, sizeof(id), "l%d", i);
-		dlg_make(&d[i], org, id, i % 2 ? "beta" : "alpha", 1, -1,
+		dlg_make(&d[i], pg.org, id, i % 2 ? "beta" : "alpha", 1, -1,
 			 i == 3 ? "blocked" : "dispatched");
 		d[i].rec.created_at = T0 + (i < 2 ? 10 : 20); /* 0, 1 tie on time */
 		d[i].expires_at = base + 10 - i;
@@ -561,15 +579,15 @@ TEST(ledger_pg_list_and_overdue)
 	dlg_make(&d[4], other, "lx", NULL, 1, -1, "dispatched");
 	d[4].expires_at = base + 5;
 	ids[4] = d[4].rec.delegation_id;
-	ASSERT_EQ(s->ops->ledger_apply(s, op, 4), 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, 4), 0);
 	op_open(&op[4], &d[4], T0);
-	ASSERT_EQ(apply1(s, &op[4]), 0);
+	ASSERT_EQ(apply1(pg.s, &op[4]), 0);
 
-	f.org_id = org;
+	f.org_id = pg.org;
 	f.from = 0;
 	f.to = INT64_MAX;
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_list(s, &f, -1, 0, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_list(pg.s, &f, -1, 0, collect, &r), 0);
 	ASSERT_EQ(r.n, 4);
 	ASSERT_STR_EQ(r.id[0], ids[3]); /* newest first, ties by id, descending */
 	ASSERT_STR_EQ(r.id[1], ids[2]);
@@ -577,25 +595,25 @@ TEST(ledger_pg_list_and_overdue)
 	ASSERT_STR_EQ(r.id[3], ids[0]);
 	f.agent_id = "beta"; /* the callee of 1 and 3 */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_list(s, &f, 10, 0, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_list(pg.s, &f, 10, 0, collect, &r), 0);
 	ASSERT_EQ(r.n, 2);
 	f.agent_id = "caller"; /* the caller of all */
 	f.status = "blocked";
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_list(s, &f, 10, 0, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_list(pg.s, &f, 10, 0, collect, &r), 0);
 	ASSERT_EQ(r.n, 1);
 	ASSERT_STR_EQ(r.id[0], ids[3]);
 	f.status = NULL;
 	f.from = T0 + 10;
 	f.to = T0 + 20;
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_list(s, &f, 1, 1, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_list(pg.s, &f, 1, 1, collect, &r), 0);
 	ASSERT_EQ(r.n, 1);
 	ASSERT_STR_EQ(r.id[0], ids[0]);
 
 	/* overdue: dispatched, expires_at < before, any org, oldest first */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 16, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_overdue(pg.s, base + 11, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 4);
 	find_ids(&r, ids, 5, pos);
 	ASSERT_EQ(pos[0], 4); /* base + 5, the other org's */
@@ -603,10 +621,10 @@ TEST(ledger_pg_list_and_overdue)
 	ASSERT_EQ(pos[2], 1);
 	ASSERT_EQ(pos[3], 0); /* base + 10; 3 is blocked */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 5, 0, 16, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_overdue(pg.s, base + 5, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 0); /* strictly before */
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 2, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_overdue(pg.s, base + 11, 0, 2, collect, &r), 0);
 	ASSERT_EQ(r.n, 2);
 
 	/* the sweeper's part: expire them; they leave the overdue list */
@@ -614,19 +632,25 @@ TEST(ledger_pg_list_and_overdue)
 		if (i == 3)
 			continue;
 		op_settle(&op[0], &d[i], "expired", 0, T0 + 40);
-		ASSERT_EQ(apply1(s, &op[0]), 0);
+		ASSERT_EQ(apply1(pg.s, &op[0]), 0);
 		ASSERT(isnan(d[i].trust_before) && isnan(d[i].trust_after)); /* no such agents */
 	}
 	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(s->ops->delegation_overdue(s, base + 11, 0, 16, collect, &r), 0);
+	ASSERT_EQ(pg.s->ops->delegation_overdue(pg.s, base + 11, 0, 16, collect, &r), 0);
 	ASSERT_EQ(r.n, 0);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* ---- racing stores ----------------------------------------------------------- */
 
+struct racer;
+
+/* What a racer does, on a store of its own. */
+typedef void racer_fn(struct racer *r, struct store *s);
+
 struct racer {
 	pthread_t t;
+	racer_fn *fn;
 	const char *uri;
 	const char *org;
 	int index;
@@ -638,16 +662,10 @@ struct racer {
 	pthread_mutex_t *mu;
 	int opened, refused, settled, errors;
 	int64_t charged;
+	int rc, idem;           /* idempotency race: the open's rc and outcome, */
+	char got[ID_MAX];       /* and the delegation it names */
 	char err[200];
 };
-
-/* Every racer joined before anything is asserted: a failed ASSERT returns
- * from the test, and racers still running would write into its frame. */
-static void join_all(struct racer *r, int n)
-{
-	for (int t = 0; t < n; t++)
-		pthread_join(r[t].t, NULL);
-}
 
 static void racer_fail(struct racer *r, int rc, const char *what)
 {
@@ -655,19 +673,89 @@ static void racer_fail(struct racer *r, int rc, const char *what)
 	snprintf(r->err, sizeof(r->err), "%s: %d %s", what, rc, store_last_error());
 }
 
-/* Open r->n delegations in batches of 1..4, then settle the dispatched ones
- * (completed, each charged a little less than its hold). */
-static void *race_open_settle(void *arg)
+/* A racer's thread: its own store (its own connection, as a separate
+ * process would have), r->fn on it, the store closed. */
+static void *racer_main(void *arg)
 {
 	struct racer *r = arg;
 	struct store *s = store_new(r->uri, 1);
-	struct ledger_op op[4];
-	int i = 0, rc;
 
 	if (!s) {
 		racer_fail(r, -1, "open store");
 		return NULL;
 	}
+	r->fn(r, s);
+	s->ops->close(s);
+	return NULL;
+}
+
+/*
+ * RACERS racers on pg's database and org, each a copy of like with its own
+ * index and, when like->d is set, its like->n delegations from
+ * like->d + index * like->n; started together, all joined, their counters
+ * added up into sum. Returns the racers' errors (each racer's said on
+ * stderr), or -1 when one could not be started. Every started racer is
+ * joined before this returns: a failed ASSERT returns from the test, and
+ * racers still running would write into its frame.
+ */
+static int races_run(const struct fx *pg, struct racer r[RACERS], const struct racer *like,
+		     struct racer *sum)
+{
+	int started;
+
+	memset(sum, 0, sizeof(*sum));
+	for (started = 0; started < RACERS; started++) {
+		struct racer *x = &r[started];
+
+		*x = *like;
+		x->uri = pg->uri;
+		x->org = pg->org;
+		x->index = started;
+		if (like->d)
+			x->d = like->d + started * like->n;
+		if (pthread_create(&x->t, NULL, racer_main, x))
+			break;
+	}
+	for (int t = 0; t < started; t++) {
+		pthread_join(r[t].t, NULL);
+		if (r[t].errors)
+			fprintf(stderr, "  racer %d: %d errors, last %s\n", t, r[t].errors,
+				r[t].err);
+		sum->opened += r[t].opened;
+		sum->refused += r[t].refused;
+		sum->settled += r[t].settled;
+		sum->errors += r[t].errors;
+		sum->charged += r[t].charged;
+	}
+	if (started < RACERS) {
+		fprintf(stderr, "  racer %d: pthread_create failed\n", started);
+		return -1;
+	}
+	return sum->errors;
+}
+
+/* per delegations for each racer from d + t * per, racer t's i-th named
+ * "<tag><t>_<i>": dispatched, in org, to callee (NULL: none), with cap
+ * and the org's limit. */
+static void racers_deal(struct delegation *d, int per, const char *tag, const char *org,
+			const char *callee, int64_t cap, int64_t limit)
+{
+	for (int t = 0; t < RACERS; t++)
+		for (int i = 0; i < per; i++) {
+			char id[ID_MAX];
+
+			snprintf(id, sizeof(id), "%s%d_%d", tag, t, i);
+			dlg_make(&d[t * per + i], org, id, callee, cap, limit, "dispatched");
+		}
+}
+
+/* Open r->n delegations in batches of 1..4, then settle the dispatched ones
+ * (completed, each charged a little less than its hold). */
+static void race_open_settle(struct racer *r, struct store *s)
+{
+	struct ledger_op op[4];
+	int i = 0, rc;
+
 	while (i < r->n) {
 		int k = 1 + (i + r->index) % 4;
 
@@ -701,74 +789,42 @@ static void *race_open_settle(void *arg)
 			r->charged += cost;
 		}
 	}
-	s->ops->close(s);
-	return NULL;
 }
 
 TEST(ledger_pg_race_holds_never_pass_the_budget)
 {
-	const char *uri = pg_uri();
 	enum { PER = 12, K = 29, CAP = 1000 };
-	static struct delegation d[RACERS][PER];
-	struct racer r[RACERS];
-	struct store *s;
-	PGconn *raw;
-	char org[ID_MAX];
-	int opened = 0, refused = 0, settled = 0;
-	int64_t charged = 0, spent = -1, held = -1;
+	static struct delegation d[RACERS * PER];
+	struct racer r[RACERS], sum, like = {.fn = race_open_settle, .d = d, .n = PER};
+	struct fx pg;
+	int64_t spent = -1, held = -1;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "callee", "probationary", 0.5), 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		for (int i = 0; i < PER; i++) {
-			char id[ID_MAX];
-
-			snprintf(id, sizeof(id), "h%d_%d", t, i);
-			dlg_make(&d[t][i], org, id, "callee", CAP, (int64_t)K * CAP, "dispatched");
-		}
-		r[t].uri = uri;
-		r[t].org = org;
-		r[t].index = t;
-		r[t].n = PER;
-		r[t].d = d[t];
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_open_settle, &r[t]), 0);
-	}
-	join_all(r, RACERS);
-	for (int t = 0; t < RACERS; t++) {
-		if (r[t].errors)
-			fprintf(stderr, "  racer %d: %d errors, last %s\n", t, r[t].errors, r[t].err);
-		ASSERT_EQ(r[t].errors, 0);
-		opened += r[t].opened;
-		refused += r[t].refused;
-		settled += r[t].settled;
-		charged += r[t].charged;
-	}
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "probationary", 0.5), 0);
+	racers_deal(d, PER, "h", pg.org, "callee", CAP, (int64_t)K * CAP);
+	ASSERT_EQ(races_run(&pg, r, &like, &sum), 0);
 	/* exactly K holds fit, whoever got them */
-	ASSERT_EQ(opened, K);
-	ASSERT_EQ(refused, RACERS * PER - K);
-	ASSERT_EQ(settled, K);
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(sum.opened, K);
+	ASSERT_EQ(sum.refused, RACERS * PER - K);
+	ASSERT_EQ(sum.settled, K);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(held, 0);
-	ASSERT_EQ(spent, charged);
+	ASSERT_EQ(spent, sum.charged);
 	ASSERT(spent <= (int64_t)K * CAP);
 	/* one audit entry per refused open and per settle, ids 1..N */
-	ASSERT(audit_is_1_to_n(raw, org, RACERS * PER));
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM delegations WHERE org_id = $1 "
-			       "AND error_code = 'BUDGET_EXCEEDED' AND status = 'blocked'",
-			  org, NULL),
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, RACERS * PER));
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM delegations WHERE org_id = $1 "
+				  "AND error_code = 'BUDGET_EXCEEDED' AND status = 'blocked'",
+			  pg.org, NULL),
 		  RACERS * PER - K);
-	ASSERT_EQ(raw_i64(raw, "SELECT completed_count FROM agents WHERE org_id = $1 "
-			       "AND agent_id = $2", org, "callee"), K);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM billing_events WHERE org_id = $1", org, NULL),
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT completed_count FROM agents WHERE org_id = $1 "
+				  "AND agent_id = $2", pg.org, "callee"), K);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM billing_events WHERE org_id = $1", pg.org,
+			  NULL),
 		  K);
-	PQfinish(raw);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* Watch holds while racers open: spent + held of the org must never pass
@@ -803,66 +859,39 @@ static void *watch_budget(void *arg)
 
 TEST(ledger_pg_race_budget_watched_from_outside)
 {
-	const char *uri = pg_uri();
 	enum { PER = 10, K = 17, CAP = 777 };
-	static struct delegation d[RACERS][PER];
-	struct racer r[RACERS];
+	static struct delegation d[RACERS * PER];
+	struct racer r[RACERS], sum, like = {.fn = race_open_settle, .d = d, .n = PER};
 	struct watcher w = {0};
-	struct store *s;
-	char org[ID_MAX];
-	int opened = 0;
+	struct fx pg;
+	int errors;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	ASSERT(s);
-	ASSERT_EQ(org_new(s, org), 0);
-	w.uri = uri;
-	w.org = org;
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	w.uri = pg.uri;
+	w.org = pg.org;
 	w.limit = (int64_t)K * CAP;
 	ASSERT_EQ(pthread_create(&w.t, NULL, watch_budget, &w), 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		for (int i = 0; i < PER; i++) {
-			char id[ID_MAX];
-
-			snprintf(id, sizeof(id), "w%d_%d", t, i);
-			dlg_make(&d[t][i], org, id, NULL, CAP, w.limit, "dispatched");
-		}
-		r[t].uri = uri;
-		r[t].org = org;
-		r[t].index = t;
-		r[t].n = PER;
-		r[t].d = d[t];
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_open_settle, &r[t]), 0);
-	}
-	join_all(r, RACERS);
+	racers_deal(d, PER, "w", pg.org, NULL, CAP, w.limit);
+	errors = races_run(&pg, r, &like, &sum);
 	w.stop = 1;
 	pthread_join(w.t, NULL);
-	for (int t = 0; t < RACERS; t++) {
-		ASSERT_EQ(r[t].errors, 0);
-		opened += r[t].opened;
-	}
-	ASSERT_EQ(opened, K);
+	ASSERT_EQ(errors, 0);
+	ASSERT_EQ(sum.opened, K);
 	ASSERT(w.samples > 0);
 	ASSERT(w.worst <= w.limit);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* Settle every shared delegation, in an order of this racer's own, in
  * batches of 1..3; count the wins. */
-static void *race_settle_all(void *arg)
+static void race_settle_all(struct racer *r, struct store *s)
 {
-	struct racer *r = arg;
-	struct store *s = store_new(r->uri, 1);
 	struct delegation mine[3];
 	struct ledger_op op[3];
 	int idx[3], i = 0, rc;
 
-	if (!s) {
-		racer_fail(r, -1, "open store");
-		return NULL;
-	}
 	while (i < r->nshared) {
 		int k = 1 + (i + r->index) % 3;
 
@@ -890,92 +919,60 @@ static void *race_settle_all(void *arg)
 		}
 		i += k;
 	}
-	s->ops->close(s);
-	return NULL;
 }
 
 TEST(ledger_pg_race_one_settle_wins)
 {
-	const char *uri = pg_uri();
 	enum { N = 40 };
 	static struct delegation d[N];
 	struct ledger_op op[N];
-	struct racer r[RACERS];
-	int won[N] = {0}, settled = 0;
+	int won[N] = {0};
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	struct store *s;
-	PGconn *raw;
-	char org[ID_MAX];
-	int64_t spent = -1, held = -1, charged = 0;
+	struct racer r[RACERS], sum, like = {
+		.fn = race_settle_all, .shared = d, .nshared = N, .won = won, .mu = &mu};
+	struct fx pg;
+	int64_t spent = -1, held = -1;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "callee", "active", 0.5), 0);
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "active", 0.5), 0);
 	for (int i = 0; i < N; i++) {
 		char id[ID_MAX];
 
 		snprintf(id, sizeof(id), "s%d", i);
-		dlg_make(&d[i], org, id, "callee", 50, -1, "dispatched");
+		dlg_make(&d[i], pg.org, id, "callee", 50, -1, "dispatched");
 		op_open(&op[i], &d[i], T0);
 	}
-	ASSERT_EQ(s->ops->ledger_apply(s, op, N), 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, N), 0);
 	for (int i = 0; i < N; i++)
 		ASSERT_EQ(op[i].rc, 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		r[t].uri = uri;
-		r[t].org = org;
-		r[t].index = t;
-		r[t].shared = d;
-		r[t].nshared = N;
-		r[t].won = won;
-		r[t].mu = &mu;
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_settle_all, &r[t]), 0);
-	}
-	join_all(r, RACERS);
-	for (int t = 0; t < RACERS; t++) {
-		if (r[t].errors)
-			fprintf(stderr, "  racer %d: %d errors, last %s\n", t, r[t].errors, r[t].err);
-		ASSERT_EQ(r[t].errors, 0);
-		settled += r[t].settled;
-		charged += r[t].charged;
-	}
+	ASSERT_EQ(races_run(&pg, r, &like, &sum), 0);
 	for (int i = 0; i < N; i++)
 		ASSERT_EQ(won[i], 1);
-	ASSERT_EQ(settled, N);
-	ASSERT_EQ(s->ops->budget_get(s, org, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(sum.settled, N);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(held, 0);
-	ASSERT_EQ(spent, charged);
-	ASSERT(audit_is_1_to_n(raw, org, N));
-	ASSERT_EQ(raw_i64(raw, "SELECT settled_count FROM agents WHERE org_id = $1 "
-			       "AND agent_id = $2", org, "callee"), N);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM delegations WHERE org_id = $1 "
-			       "AND status IN ('completed', 'failed') AND hold_micros = 0",
-			  org, NULL), N);
-	PQfinish(raw);
-	s->ops->close(s);
+	ASSERT_EQ(spent, sum.charged);
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, N));
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT settled_count FROM agents WHERE org_id = $1 "
+				  "AND agent_id = $2", pg.org, "callee"), N);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM delegations WHERE org_id = $1 "
+				  "AND status IN ('completed', 'failed') AND hold_micros = 0",
+			  pg.org, NULL), N);
+	fx_close(&pg);
 }
 
 /* Racers with batches that span two orgs, half of them in the opposite op
  * order (a deadlock unless batches lock their orgs in one order; one that
  * happened anyway would be retried), with failing ops mixed in; every
  * batch commits and audit ids of both orgs stay 1..N. */
-static void *race_two_orgs(void *arg)
+static void race_two_orgs(struct racer *r, struct store *s)
 {
-	struct racer *r = arg;
-	struct store *s = store_new(r->uri, 1);
 	struct ledger_op op[4];
 	struct delegation ghost, again;
 	int rc;
 
-	if (!s) {
-		racer_fail(r, -1, "open store");
-		return NULL;
-	}
 	/* r->d holds pairs (org A, org B); odd racers take B first */
 	for (int i = 0; i + 1 < r->n; i += 2) {
 		struct delegation *x = &r->d[i + (r->index & 1)];
@@ -999,64 +996,38 @@ static void *race_two_orgs(void *arg)
 		else
 			r->settled += 2;
 	}
-	s->ops->close(s);
-	return NULL;
 }
 
 TEST(ledger_pg_race_audit_ids_gapless_across_orgs)
 {
-	const char *uri = pg_uri();
 	enum { PAIRS = 10 };
-	static struct delegation d[RACERS][2 * PAIRS];
-	struct racer r[RACERS];
-	struct store *s;
-	PGconn *raw;
-	char a[ID_MAX], b[ID_MAX];
-	int settled = 0;
+	static struct delegation d[RACERS * 2 * PAIRS];
+	struct racer r[RACERS], sum, like = {.fn = race_two_orgs, .d = d, .n = 2 * PAIRS};
+	struct fx pg;
+	char b[ID_MAX];
 	int64_t spent, held;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, a), 0);
-	ASSERT_EQ(org_new(s, b), 0);
-	ASSERT_EQ(agent_new(s, a, "callee", "active", 0.5), 0);
-	ASSERT_EQ(agent_new(s, b, "callee", "active", 0.5), 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		for (int i = 0; i < 2 * PAIRS; i++) {
-			char id[ID_MAX];
-
-			snprintf(id, sizeof(id), "g%d_%d", t, i);
-			dlg_make(&d[t][i], i % 2 ? b : a, id, "callee", 5, 1000000, "dispatched");
-		}
-		r[t].uri = uri;
-		r[t].index = t;
-		r[t].n = 2 * PAIRS;
-		r[t].d = d[t];
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_two_orgs, &r[t]), 0);
-	}
-	join_all(r, RACERS);
-	for (int t = 0; t < RACERS; t++) {
-		if (r[t].errors)
-			fprintf(stderr, "  racer %d: %d errors, last %s\n", t, r[t].errors, r[t].err);
-		ASSERT_EQ(r[t].errors, 0);
-		settled += r[t].settled;
-	}
-	ASSERT_EQ(settled, RACERS * 2 * PAIRS);
-	ASSERT(audit_is_1_to_n(raw, a, RACERS * PAIRS));
-	ASSERT(audit_is_1_to_n(raw, b, RACERS * PAIRS));
+	ASSERT_EQ(fx_open(&pg, 1), 0); /* org A is pg.org */
+	ASSERT_EQ(org_new(pg.s, b), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "callee", "active", 0.5), 0);
+	ASSERT_EQ(agent_new(pg.s, b, "callee", "active", 0.5), 0);
+	racers_deal(d, 2 * PAIRS, "g", pg.org, "callee", 5, 1000000);
+	for (int i = 1; i < RACERS * 2 * PAIRS; i += 2) /* every racer's odd ones in B */
+		snprintf(d[i].rec.org_id, sizeof(d[i].rec.org_id), "%s", b);
+	ASSERT_EQ(races_run(&pg, r, &like, &sum), 0);
+	ASSERT_EQ(sum.settled, RACERS * 2 * PAIRS);
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, RACERS * PAIRS));
+	ASSERT(audit_is_1_to_n(pg.raw, b, RACERS * PAIRS));
 	/* even racers complete in A and time out in B, odd ones the reverse */
-	ASSERT_EQ(s->ops->budget_get(s, a, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(held, 0);
 	ASSERT_EQ(spent, 5 * PAIRS * (RACERS / 2));
-	ASSERT_EQ(s->ops->budget_get(s, b, PERIOD, &spent, &held), 0);
+	ASSERT_EQ(pg.s->ops->budget_get(pg.s, b, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(held, 0);
 	ASSERT_EQ(spent, 5 * PAIRS * (RACERS / 2));
-	PQfinish(raw);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* ---- a deadlock, made on purpose --------------------------------------------- */
@@ -1104,33 +1075,30 @@ static long long lock_waiters(PGconn *raw)
  */
 TEST(ledger_pg_deadlock_is_retried)
 {
-	const char *uri = pg_uri();
-	struct store *s, *sp;
+	struct fx pg;
+	struct store *sp;
 	struct delegation d[2];
 	struct ledger_op op[2];
 	struct batch_run bp;
-	PGconn *raw, *lock;
+	PGconn *lock;
 	PGresult *res;
-	char org[ID_MAX];
 	const char *v[1];
 	double t0, took;
 	long long waiting = 0;
 	int64_t spent, held;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	sp = store_new(uri, 1);
-	raw = raw_open(uri);
-	lock = raw_open(uri);
-	ASSERT(s && sp && raw && lock);
-	ASSERT_EQ(org_new(s, org), 0);
-	dlg_make(&d[0], org, "p1", NULL, 10, -1, "dispatched");
-	dlg_make(&d[1], org, "p2", NULL, 10, -1, "dispatched");
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	sp = store_new(pg.uri, 1);
+	lock = raw_open(pg.uri);
+	ASSERT(sp && lock);
+	dlg_make(&d[0], pg.org, "p1", NULL, 10, -1, "dispatched");
+	dlg_make(&d[1], pg.org, "p2", NULL, 10, -1, "dispatched");
 	op_open(&op[0], &d[0], T0);
 	op_open(&op[1], &d[1], T0);
-	ASSERT_EQ(s->ops->ledger_apply(s, op, 2), 0);
-	ASSERT(lock_waiters(raw) == 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, 2), 0);
+	ASSERT(lock_waiters(pg.raw) == 0);
 
 	v[0] = d[1].rec.delegation_id;
 	PQclear(PQexec(lock, "BEGIN"));
@@ -1151,10 +1119,10 @@ TEST(ledger_pg_deadlock_is_retried)
 		struct timespec ms = {0, 10 * 1000 * 1000};
 
 		nanosleep(&ms, NULL);
-		waiting = lock_waiters(raw);
+		waiting = lock_waiters(pg.raw);
 	}
 	/* blocks until the server has broken the cycle by aborting the batch */
-	v[0] = org;
+	v[0] = pg.org;
 	res = PQexecParams(lock, "SELECT 1 FROM orgs WHERE org_id = $1 FOR NO KEY UPDATE", 1, NULL,
 			   v, NULL, NULL, 0);
 	took = now_s() - t0;
@@ -1167,38 +1135,23 @@ TEST(ledger_pg_deadlock_is_retried)
 	ASSERT_EQ(op[0].rc, 0);
 	ASSERT_EQ(op[1].rc, 0);
 	ASSERT_EQ(d[0].audit_event + d[1].audit_event, 1 + 2);
-	ASSERT(audit_is_1_to_n(raw, org, 2));
-	ASSERT_EQ(sp->ops->budget_get(sp, org, PERIOD, &spent, &held), 0);
+	ASSERT(audit_is_1_to_n(pg.raw, pg.org, 2));
+	ASSERT_EQ(sp->ops->budget_get(sp, pg.org, PERIOD, &spent, &held), 0);
 	ASSERT_EQ(spent, 3);
 	ASSERT_EQ(held, 0);
 	PQfinish(lock);
-	PQfinish(raw);
 	sp->ops->close(sp);
-	s->ops->close(s);
+	fx_close(&pg);
 }
 
 /* ---- idempotency and circuit breakers under races ------------------------------ */
 
-struct idem_racer {
-	pthread_t t;
-	const char *uri;
-	const char *org;
-	int index;
-	int rc, idem;
-	char got[ID_MAX];
-};
-
-static void *race_idem(void *arg)
+static void race_idem(struct racer *r, struct store *s)
 {
-	struct idem_racer *r = arg;
-	struct store *s = store_new(r->uri, 1);
 	struct delegation d;
 	struct ledger_op op;
 	char id[ID_MAX];
 
-	r->rc = -1;
-	if (!s)
-		return NULL;
 	snprintf(id, sizeof(id), "idem%d", r->index);
 	dlg_make(&d, r->org, id, NULL, 1, -1, "dispatched");
 	op_open(&op, &d, T0);
@@ -1208,34 +1161,18 @@ static void *race_idem(void *arg)
 	r->idem = op.idem;
 	snprintf(r->got, sizeof(r->got), "%s",
 		 op.idem == IDEM_NEW ? d.rec.delegation_id : op.idem_delegation_id);
-	s->ops->close(s);
-	return NULL;
 }
 
 TEST(ledger_pg_race_idempotency_key_claimed_once)
 {
-	const char *uri = pg_uri();
-	struct idem_racer r[RACERS];
-	struct store *s;
-	PGconn *raw;
-	char org[ID_MAX];
+	struct racer r[RACERS], sum, like = {.fn = race_idem};
+	struct fx pg;
 	int fresh = 0;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		r[t].uri = uri;
-		r[t].org = org;
-		r[t].index = t;
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_idem, &r[t]), 0);
-	}
-	for (int t = 0; t < RACERS; t++)
-		pthread_join(r[t].t, NULL);
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	ASSERT_EQ(races_run(&pg, r, &like, &sum), 0);
 	for (int t = 0; t < RACERS; t++) {
 		ASSERT_EQ(r[t].rc, 0);
 		ASSERT(r[t].idem == IDEM_NEW || r[t].idem == IDEM_EXISTING);
@@ -1243,23 +1180,17 @@ TEST(ledger_pg_race_idempotency_key_claimed_once)
 		ASSERT_STR_EQ(r[t].got, r[0].got); /* all name the one delegation */
 	}
 	ASSERT_EQ(fresh, 1);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM delegations WHERE org_id = $1", org, NULL), 1);
-	ASSERT_EQ(raw_i64(raw, "SELECT held_micros FROM budget_periods WHERE org_id = $1", org, NULL),
-		  1);
-	PQfinish(raw);
-	s->ops->close(s);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM delegations WHERE org_id = $1", pg.org,
+			  NULL), 1);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT held_micros FROM budget_periods WHERE org_id = $1",
+			  pg.org, NULL), 1);
+	fx_close(&pg);
 }
 
-static void *race_fail_callee(void *arg)
+static void race_fail_callee(struct racer *r, struct store *s)
 {
-	struct racer *r = arg;
-	struct store *s = store_new(r->uri, 1);
 	struct ledger_op op;
 
-	if (!s) {
-		racer_fail(r, -1, "open store");
-		return NULL;
-	}
 	for (int i = 0; i < r->n; i++) {
 		int rc;
 
@@ -1271,63 +1202,37 @@ static void *race_fail_callee(void *arg)
 			racer_fail(r, rc, "settle");
 		r->opened += op.circuit_opened; /* circuits this racer opened */
 	}
-	s->ops->close(s);
-	return NULL;
 }
 
 TEST(ledger_pg_race_circuit_opens_once)
 {
-	const char *uri = pg_uri();
 	enum { PER = 3 };
-	static struct delegation d[RACERS][PER];
+	static struct delegation d[RACERS * PER];
 	struct ledger_op op;
-	struct racer r[RACERS];
-	struct store *s;
+	struct racer r[RACERS], sum, like = {.fn = race_fail_callee, .d = d, .n = PER};
 	struct agent ag;
-	PGconn *raw;
-	char org[ID_MAX];
-	int opened = 0;
+	struct fx pg;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	ASSERT_EQ(agent_new(s, org, "flaky", "probationary", 0.5), 0);
-	memset(r, 0, sizeof(r));
-	for (int t = 0; t < RACERS; t++) {
-		for (int i = 0; i < PER; i++) {
-			char id[ID_MAX];
-
-			snprintf(id, sizeof(id), "c%d_%d", t, i);
-			dlg_make(&d[t][i], org, id, "flaky", 1, -1, "dispatched");
-			op_open(&op, &d[t][i], T0);
-			ASSERT_EQ(apply1(s, &op), 0);
-		}
-		r[t].uri = uri;
-		r[t].index = t;
-		r[t].n = PER;
-		r[t].d = d[t];
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	ASSERT_EQ(agent_new(pg.s, pg.org, "flaky", "probationary", 0.5), 0);
+	racers_deal(d, PER, "c", pg.org, "flaky", 1, -1);
+	for (int i = 0; i < RACERS * PER; i++) {
+		op_open(&op, &d[i], T0);
+		ASSERT_EQ(apply1(pg.s, &op), 0);
 	}
-	for (int t = 0; t < RACERS; t++)
-		ASSERT_EQ(pthread_create(&r[t].t, NULL, race_fail_callee, &r[t]), 0);
-	join_all(r, RACERS);
-	for (int t = 0; t < RACERS; t++) {
-		ASSERT_EQ(r[t].errors, 0);
-		opened += r[t].opened;
-	}
-	ASSERT_EQ(opened, 1);
-	ASSERT_EQ(s->ops->agent_get(s, org, "flaky", &ag), 0);
+	ASSERT_EQ(races_run(&pg, r, &like, &sum), 0);
+	ASSERT_EQ(sum.opened, 1);
+	ASSERT_EQ(pg.s->ops->agent_get(pg.s, pg.org, "flaky", &ag), 0);
 	ASSERT_STR_EQ(ag.status, "paused");
 	ASSERT_STR_EQ(ag.prior_status, "probationary");
 	agent_release(&ag);
-	ASSERT_EQ(raw_i64(raw, "SELECT count(*) FROM agent_failures WHERE org_id = $1", org, NULL),
-		  RACERS * PER);
-	ASSERT_EQ(raw_i64(raw, "SELECT settled_count FROM agents WHERE org_id = $1 AND agent_id = $2",
-			  org, "flaky"), RACERS * PER);
-	PQfinish(raw);
-	s->ops->close(s);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(*) FROM agent_failures WHERE org_id = $1", pg.org,
+			  NULL), RACERS * PER);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT settled_count FROM agents WHERE org_id = $1 "
+				  "AND agent_id = $2", pg.org, "flaky"), RACERS * PER);
+	fx_close(&pg);
 }
 
 /* A connection killed under the store: the call that finds it fails (the
@@ -1335,51 +1240,45 @@ TEST(ledger_pg_race_circuit_opens_once)
  * connection and works. */
 TEST(ledger_pg_survives_a_killed_connection)
 {
-	const char *uri = pg_uri();
-	struct store *s;
+	struct fx pg;
 	struct delegation d[3];
 	struct ledger_op op[2];
-	PGconn *raw;
-	char org[ID_MAX];
 	int rc;
 
-	if (!uri)
+	if (!pg_uri())
 		return;
-	s = store_new(uri, 1);
-	raw = raw_open(uri);
-	ASSERT(s && raw);
-	ASSERT_EQ(org_new(s, org), 0);
-	dlg_make(&d[0], org, "k0", NULL, 1, -1, "dispatched");
+	ASSERT_EQ(fx_open(&pg, 1), 0);
+	dlg_make(&d[0], pg.org, "k0", NULL, 1, -1, "dispatched");
 	op_open(&op[0], &d[0], T0);
-	ASSERT_EQ(apply1(s, &op[0]), 0);
+	ASSERT_EQ(apply1(pg.s, &op[0]), 0);
 	/* the store's one connection: idle, its last statement the COMMIT */
-	ASSERT_EQ(raw_i64(raw, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-			       "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-			       "AND state = 'idle' AND query = 'COMMIT'",
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				  "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+				  "AND state = 'idle' AND query = 'COMMIT'",
 			  NULL, NULL), 1);
 	for (int i = 0; i < 200; i++) { /* until it is gone */
 		struct timespec ms = {0, 10 * 1000 * 1000};
 
-		if (raw_i64(raw, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-				 "current_database() AND pid <> pg_backend_pid() AND query = 'COMMIT'",
+		if (raw_i64(pg.raw, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+				    "current_database() AND pid <> pg_backend_pid() "
+				    "AND query = 'COMMIT'",
 			    NULL, NULL) == 0)
 			break;
 		nanosleep(&ms, NULL);
 	}
-	dlg_make(&d[1], org, "k1", NULL, 1, -1, "dispatched");
-	dlg_make(&d[2], org, "k2", NULL, 1, -1, "dispatched");
+	dlg_make(&d[1], pg.org, "k1", NULL, 1, -1, "dispatched");
+	dlg_make(&d[2], pg.org, "k2", NULL, 1, -1, "dispatched");
 	op_open(&op[0], &d[1], T0);
 	op_open(&op[1], &d[2], T0);
-	rc = s->ops->ledger_apply(s, op, 2);
+	rc = pg.s->ops->ledger_apply(pg.s, op, 2);
 	ASSERT_EQ(rc, E(INTERNAL));
 	ASSERT_EQ(op[0].rc, E(INTERNAL));
 	ASSERT_EQ(op[1].rc, E(INTERNAL));
-	ASSERT_EQ(s->ops->ledger_apply(s, op, 2), 0);
+	ASSERT_EQ(pg.s->ops->ledger_apply(pg.s, op, 2), 0);
 	ASSERT_EQ(op[0].rc, 0);
 	ASSERT_EQ(op[1].rc, 0);
 	ASSERT_STR_EQ(d[2].status, "dispatched");
-	ASSERT_EQ(raw_i64(raw, "SELECT held_micros FROM budget_periods WHERE org_id = $1", org, NULL),
-		  3);
-	PQfinish(raw);
-	s->ops->close(s);
+	ASSERT_EQ(raw_i64(pg.raw, "SELECT held_micros FROM budget_periods WHERE org_id = $1",
+			  pg.org, NULL), 3);
+	fx_close(&pg);
 }
