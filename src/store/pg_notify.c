@@ -39,13 +39,24 @@ static int xs(struct pconn *c, const char *sql)
 	return xq(c, sql, &p, NULL);
 }
 
-/* COMMIT when rc is 0, else ROLLBACK; the first error. */
-static int end_txn(struct pconn *c, int rc)
+/* A connection with a transaction open (*c is set even on error and must
+ * go back through end_txn). */
+static int begin_txn(struct store *s, struct pconn **c)
+{
+	int rc = pg_conn_get(s, c);
+
+	return rc ? rc : xs(*c, "BEGIN");
+}
+
+/* COMMIT when rc is 0 (else ROLLBACK), the connection handed back; the
+ * first error. */
+static int end_txn(struct store *s, struct pconn *c, int rc)
 {
 	if (!rc)
 		rc = xs(c, "COMMIT");
 	if (rc)
 		PQclear(PQexec(pg_conn_pq(c), "ROLLBACK"));
+	pg_conn_put(s, c);
 	return rc;
 }
 
@@ -61,14 +72,11 @@ int pg_channel_create(struct store *s, const struct notify_channel *ch, int max)
 	struct pconn *c;
 	struct params p = {0};
 	PGresult *r = NULL;
-	int rc = pg_conn_get(s, &c);
+	int rc = begin_txn(s, &c);
 
-	if (!rc)
-		rc = xs(c, "BEGIN");
-	if (rc)
-		goto out;
 	p_text(&p, ch->org_id);
-	rc = xq(c, "SELECT pg_advisory_xact_lock(hashtext('nexra-channels:' || $1))", &p, NULL);
+	if (!rc)
+		rc = xq(c, "SELECT pg_advisory_xact_lock(hashtext('nexra-channels:' || $1))", &p, NULL);
 	if (!rc)
 		rc = xq(c, "SELECT count(*) FROM notification_channels WHERE org_id = $1 AND "
 			   "deleted_at = 0", &p, &r);
@@ -90,10 +98,7 @@ int pg_channel_create(struct store *s, const struct notify_channel *ch, int max)
 		rc = xq(c, "INSERT INTO notification_channels (channel_id, org_id, kind, name, "
 			   "target, secret_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			&p, NULL);
-	rc = end_txn(c, rc);
-out:
-	pg_conn_put(s, c);
-	return rc;
+	return end_txn(s, c, rc);
 }
 
 int pg_channel_list(struct store *s, const char *org_id, int limit, int offset,
@@ -131,16 +136,13 @@ int pg_channel_delete(struct store *s, const char *org_id, const char *channel_i
 	struct pconn *c;
 	struct params p = {0}, q = {0};
 	PGresult *r = NULL;
-	int rc = pg_conn_get(s, &c);
+	int rc = begin_txn(s, &c);
 
-	if (!rc)
-		rc = xs(c, "BEGIN");
-	if (rc)
-		goto out;
 	p_i64(&p, now);
 	p_text(&p, org_id);
 	p_text(&p, channel_id);
-	rc = xq(c, "UPDATE notification_channels SET deleted_at = $1 WHERE org_id = $2 AND "
+	if (!rc)
+		rc = xq(c, "UPDATE notification_channels SET deleted_at = $1 WHERE org_id = $2 AND "
 		   "channel_id = $3 AND deleted_at = 0", &p, &r);
 	if (!rc && changed(r) == 0)
 		rc = E(NOT_FOUND);
@@ -149,10 +151,7 @@ int pg_channel_delete(struct store *s, const char *org_id, const char *channel_i
 	if (!rc)
 		rc = xq(c, "UPDATE notification_deliveries SET state = 'dead', last_error = "
 			   "'channel deleted' WHERE channel_id = $1 AND state = 'pending'", &q, NULL);
-	rc = end_txn(c, rc);
-out:
-	pg_conn_put(s, c);
-	return rc;
+	return end_txn(s, c, rc);
 }
 
 /* ---- finding what to send ------------------------------------------------ */
@@ -275,13 +274,9 @@ int pg_budget_alert_record(struct store *s, const struct budget_alert *a, const 
 	struct pconn *c;
 	struct params p = {0};
 	PGresult *r = NULL;
-	int rc = pg_conn_get(s, &c), n = 0;
+	int rc = begin_txn(s, &c), n = 0;
 
 	*created = 0;
-	if (!rc)
-		rc = xs(c, "BEGIN");
-	if (rc)
-		goto out;
 	p_text(&p, a->org_id);
 	p_text(&p, a->period);
 	p_i64(&p, a->spent_micros);
@@ -289,18 +284,17 @@ int pg_budget_alert_record(struct store *s, const struct budget_alert *a, const 
 	p_i64(&p, a->limit_micros);
 	p_f64(&p, a->threshold);
 	p_i64(&p, now);
-	rc = xq(c, "INSERT INTO budget_alerts (org_id, period, spent_micros, held_micros, "
+	if (!rc)
+		rc = xq(c, "INSERT INTO budget_alerts (org_id, period, spent_micros, held_micros, "
 		   "limit_micros, threshold, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
 		   "ON CONFLICT (org_id, period) DO NOTHING", &p, &r);
 	*created = !rc && changed(r) == 1;
 	PQclear(r);
 	if (!rc && *created)
 		rc = enqueue_on(c, a->org_id, "budget_alert", a->period, -1, payload, now, &n);
-	rc = end_txn(c, rc);
+	rc = end_txn(s, c, rc);
 	if (rc)
 		*created = 0;
-out:
-	pg_conn_put(s, c);
 	return rc;
 }
 

@@ -35,13 +35,27 @@ static int exec1(struct sconn *c, const char *sql)
 	return rc;
 }
 
-/* End a write transaction: COMMIT when rc is 0, else ROLLBACK. */
-static int finish(struct sconn *c, int rc)
+/* A write transaction: the writer mutex, a connection, BEGIN IMMEDIATE
+ * (*rc its result; end_write must follow either way). */
+static struct sconn *begin_write(struct store *s, int *rc)
+{
+	struct sconn *c;
+
+	pthread_mutex_lock(&ss(s)->writer);
+	c = pool_acquire(&ss(s)->pool);
+	*rc = exec1(c, "BEGIN IMMEDIATE");
+	return c;
+}
+
+/* COMMIT when rc is 0 (else ROLLBACK), hand everything back; the first error. */
+static int end_write(struct store *s, struct sconn *c, int rc)
 {
 	if (!rc)
 		rc = exec1(c, "COMMIT");
 	if (rc)
 		exec1(c, "ROLLBACK");
+	pool_return(&ss(s)->pool, c);
+	pthread_mutex_unlock(&ss(s)->writer);
 	return rc;
 }
 
@@ -69,14 +83,13 @@ static int each_row(struct sconn *c, sqlite3_stmt *st, int (*row)(sqlite3_stmt *
 
 int sqlite_channel_create(struct store *s, const struct notify_channel *ch, int max)
 {
-	WITH_WRITER(s, c);
 	sqlite3_stmt *st = NULL;
-	int rc = exec1(c, "BEGIN IMMEDIATE"), n = 0;
+	int rc, n = 0;
+	struct sconn *c = begin_write(s, &rc);
 
-	if (rc)
-		goto out;
-	rc = prep(c, "SELECT count(*) FROM notification_channels WHERE org_id = ? AND deleted_at = 0",
-		  &st);
+	if (!rc)
+		rc = prep(c, "SELECT count(*) FROM notification_channels WHERE org_id = ? AND "
+			     "deleted_at = 0", &st);
 	if (!rc) {
 		bind_text(st, 1, ch->org_id);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -102,10 +115,7 @@ int sqlite_channel_create(struct store *s, const struct notify_channel *ch, int 
 		rc = run(c, st);
 	}
 	sqlite3_finalize(st);
-	rc = finish(c, rc);
-out:
-	END_WRITER(s, c);
-	return rc;
+	return end_write(s, c, rc);
 }
 
 struct chan_ctx {
@@ -151,13 +161,12 @@ int sqlite_channel_list(struct store *s, const char *org_id, int limit, int offs
 int sqlite_channel_delete(struct store *s, const char *org_id, const char *channel_id,
 			     int64_t now)
 {
-	WITH_WRITER(s, c);
 	sqlite3_stmt *st = NULL;
-	int rc = exec1(c, "BEGIN IMMEDIATE");
+	int rc;
+	struct sconn *c = begin_write(s, &rc);
 
-	if (rc)
-		goto out;
-	rc = prep(c, "UPDATE notification_channels SET deleted_at = ? WHERE org_id = ? AND "
+	if (!rc)
+		rc = prep(c, "UPDATE notification_channels SET deleted_at = ? WHERE org_id = ? AND "
 		     "channel_id = ? AND deleted_at = 0", &st);
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, now);
@@ -178,10 +187,7 @@ int sqlite_channel_delete(struct store *s, const char *org_id, const char *chann
 		rc = run(c, st);
 	}
 	sqlite3_finalize(st);
-	rc = finish(c, rc);
-out:
-	END_WRITER(s, c);
-	return rc;
+	return end_write(s, c, rc);
 }
 
 /* ---- finding what to send ------------------------------------------------ */
@@ -272,15 +278,13 @@ int sqlite_notify_enqueue(struct store *s, const char *org_id, const char *event
 		      const char *subject_id, int64_t since, const char *payload, int64_t now,
 		      int *created)
 {
-	WITH_WRITER(s, c);
-	int rc = exec1(c, "BEGIN IMMEDIATE");
+	int rc;
+	struct sconn *c = begin_write(s, &rc);
 
 	*created = 0;
 	if (!rc)
-		rc = finish(c, enqueue_on(c, org_id, event, subject_id, since, payload, now,
-					  created));
-	END_WRITER(s, c);
-	return rc;
+		rc = enqueue_on(c, org_id, event, subject_id, since, payload, now, created);
+	return end_write(s, c, rc);
 }
 
 struct cand_ctx {
@@ -330,16 +334,15 @@ int sqlite_budget_alert_candidates(struct store *s, const char *period, int64_t 
 int sqlite_budget_alert_record(struct store *s, const struct budget_alert *a, const char *payload,
 			   int64_t now, int *created)
 {
-	WITH_WRITER(s, c);
 	sqlite3_stmt *st = NULL;
-	int rc = exec1(c, "BEGIN IMMEDIATE"), n = 0;
+	int rc, n = 0;
+	struct sconn *c = begin_write(s, &rc);
 
 	*created = 0;
-	if (rc)
-		goto out;
-	rc = prep(c, "INSERT OR IGNORE INTO budget_alerts (org_id, period, spent_micros, "
-		     "held_micros, limit_micros, threshold, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		  &st);
+	if (!rc)
+		rc = prep(c, "INSERT OR IGNORE INTO budget_alerts (org_id, period, spent_micros, "
+			     "held_micros, limit_micros, threshold, created_at) VALUES "
+			     "(?, ?, ?, ?, ?, ?, ?)", &st);
 	if (!rc) {
 		bind_text(st, 1, a->org_id);
 		bind_text(st, 2, a->period);
@@ -354,11 +357,9 @@ int sqlite_budget_alert_record(struct store *s, const struct budget_alert *a, co
 	sqlite3_finalize(st);
 	if (!rc && *created)
 		rc = enqueue_on(c, a->org_id, "budget_alert", a->period, -1, payload, now, &n);
+	rc = end_write(s, c, rc);
 	if (rc)
 		*created = 0;
-	rc = finish(c, rc);
-out:
-	END_WRITER(s, c);
 	return rc;
 }
 
@@ -408,8 +409,8 @@ int sqlite_notify_claim(struct store *s, int64_t now, int64_t lease_until, int l
 	if (limit > CLAIM_MAX)
 		limit = CLAIM_MAX;
 	{
-		WITH_WRITER(s, c);
-		rc = exec1(c, "BEGIN IMMEDIATE");
+		struct sconn *c = begin_write(s, &rc);
+
 		if (!rc)
 			rc = prep(c, "UPDATE notification_deliveries SET attempts = attempts + 1, "
 				     "next_attempt_at = ? WHERE delivery_id IN (SELECT delivery_id "
@@ -427,8 +428,7 @@ int sqlite_notify_claim(struct store *s, int64_t now, int64_t lease_until, int l
 		}
 		sqlite3_finalize(st);
 		st = NULL;
-		rc = finish(c, rc);
-		END_WRITER(s, c);
+		rc = end_write(s, c, rc);
 	}
 	if (!rc && n) {
 		WITH_CONN(s, c);
@@ -453,9 +453,9 @@ int sqlite_notify_claim(struct store *s, int64_t now, int64_t lease_until, int l
 int sqlite_notify_finish(struct store *s, const char *delivery_id, const char *state,
 		     int64_t next_attempt_at, const char *last_error, int64_t now)
 {
-	WITH_WRITER(s, c);
 	sqlite3_stmt *st = NULL;
-	int rc = exec1(c, "BEGIN IMMEDIATE");
+	int rc;
+	struct sconn *c = begin_write(s, &rc);
 
 	if (!rc)
 		rc = prep(c, "UPDATE notification_deliveries SET state = ?, next_attempt_at = ?, "
@@ -471,9 +471,7 @@ int sqlite_notify_finish(struct store *s, const char *delivery_id, const char *s
 		rc = run(c, st);
 	}
 	sqlite3_finalize(st);
-	rc = finish(c, rc);
-	END_WRITER(s, c);
-	return rc;
+	return end_write(s, c, rc);
 }
 
 struct dl_ctx {
