@@ -44,6 +44,7 @@ class HttpReceiver:
         self.records = {}
         self.failures = {}
         self.tries = {}
+        self.hanging = {}  # path -> threading.Event set when it may answer
         recv = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +56,13 @@ class HttpReceiver:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
+                with recv.lock:
+                    gate = recv.hanging.get(self.path)
+                if gate is not None:
+                    with recv.lock:
+                        recv.tries[self.path] = recv.tries.get(self.path, 0) + 1
+                    gate.wait(30)
+                    return  # the connection closes without an answer
                 code = recv._record(self.path, {k.lower(): v for k, v in self.headers.items()},
                                     body)
                 out = b"ok" if code == 200 else b"try again"
@@ -77,6 +85,17 @@ class HttpReceiver:
         with self.lock:
             self.failures[path] = n
 
+    def hang(self, path):
+        """Requests to path get no answer until release(path)."""
+        with self.lock:
+            self.hanging[path] = threading.Event()
+
+    def release(self, path):
+        with self.lock:
+            gate = self.hanging.pop(path, None)
+        if gate:
+            gate.set()
+
     def _record(self, path, headers, body):
         with self.lock:
             self.tries[path] = self.tries.get(path, 0) + 1
@@ -94,6 +113,8 @@ class HttpReceiver:
             return self.tries.get(path, 0)
 
     def close(self):
+        for p in list(self.hanging):
+            self.release(p)
         self.httpd.shutdown()
         self.httpd.server_close()
 
