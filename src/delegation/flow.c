@@ -19,6 +19,7 @@
 #include "delegation/outcome.h"
 #include "delegation/render.h"
 #include "delegation/webhook.h"
+#include "approvals/notifier.h"
 #include "http/req.h"
 #include "serve/app.h"
 #include "trust/trust.h"
@@ -368,6 +369,8 @@ static void on_opened(struct ledger_job *job)
 	atomic_fetch_add(&dg->opened, 1);
 	if (strcmp(g->d.status, "dispatched")) { /* blocked or pending_approval */
 		count(dg, g->d.status);
+		if (!strcmp(g->d.status, "pending_approval"))
+			notifier_poke(g->app->notifier); /* tell the approvers now */
 		answer(g);
 		dlg_free(g);
 		return;

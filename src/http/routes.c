@@ -3,8 +3,8 @@
  * patterns could match the same path: literal rows come before {param}
  * rows of the same shape.
  */
-#include "auth/api.h"
 #include "approvals/api.h"
+#include "auth/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
 #include "http/service.h"
@@ -43,6 +43,11 @@ const struct route routes[] = {
 	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
 	{"POST", "/v1/delegations/{delegation_id}/approve", api_delegation_approve, 0},
 	{"POST", "/v1/delegations/{delegation_id}/reject", api_delegation_reject, 0},
+
+	{"POST", "/v1/notifications/channels", api_channel_create, 0},
+	{"GET", "/v1/notifications/channels", api_channel_list, 0},
+	{"DELETE", "/v1/notifications/channels/{channel_id}", api_channel_delete, 0},
+	{"GET", "/v1/notifications/deliveries", api_delivery_list, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -22,6 +22,12 @@ struct config {
 	int limit_starter;         /* requests per minute; 0 = unlimited */
 	int limit_growth;
 	int shutdown_grace_s;      /* how long in-flight requests may take on stop */
+	char public_url[512];      /* --public-url: base of links in notifications ("" none) */
+	char smtp_url[1024];       /* --smtp-url: smtp(s)://host[:port] for email channels */
+	char smtp_from[256];       /* --smtp-from: sender address */
+	char smtp_user[256];       /* --smtp-user */
+	char smtp_password[256];   /* NEXRA_SMTP_PASSWORD */
+	int notify_retry_s;        /* first retry delay of a failed notification */
 };
 
 /* Fill cfg from argv (after "serve"), the environment and defaults. On a

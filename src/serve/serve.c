@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "approvals/notifier.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/seal.h"
@@ -81,13 +82,20 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return E(INTERNAL);
 	}
 	rc = delegator_new(app, &app->delegator);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the delegation threads");
+		return rc;
+	}
+	rc = notifier_new(app, &app->notifier);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the notifier thread");
 	return rc;
 }
 
 static void stop(struct app *app)
 {
+	notifier_free(app->notifier); /* no request can poke it any more */
+	app->notifier = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->store)

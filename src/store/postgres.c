@@ -1269,6 +1269,16 @@ static const struct store_ops pg_ops = {
 	.delegation_list = pg_delegation_list,
 	.delegation_overdue = pg_delegation_overdue,
 	.budget_get = pg_budget_get,
+	.channel_create = pg_channel_create,
+	.channel_list = pg_channel_list,
+	.channel_delete = pg_channel_delete,
+	.notify_unsent_approvals = pg_notify_unsent_approvals,
+	.notify_enqueue = pg_notify_enqueue,
+	.budget_alert_candidates = pg_budget_alert_candidates,
+	.budget_alert_record = pg_budget_alert_record,
+	.notify_claim = pg_notify_claim,
+	.notify_finish = pg_notify_finish,
+	.notify_delivery_list = pg_notify_delivery_list,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

@@ -1060,6 +1060,16 @@ static const struct store_ops sqlite_ops = {
 	.delegation_list = sqlite_delegation_list,
 	.delegation_overdue = sqlite_delegation_overdue,
 	.budget_get = sqlite_budget_get,
+	.channel_create = sqlite_channel_create,
+	.channel_list = sqlite_channel_list,
+	.channel_delete = sqlite_channel_delete,
+	.notify_unsent_approvals = sqlite_notify_unsent_approvals,
+	.notify_enqueue = sqlite_notify_enqueue,
+	.budget_alert_candidates = sqlite_budget_alert_candidates,
+	.budget_alert_record = sqlite_budget_alert_record,
+	.notify_claim = sqlite_notify_claim,
+	.notify_finish = sqlite_notify_finish,
+	.notify_delivery_list = sqlite_notify_delivery_list,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -115,4 +115,31 @@ int sqlite_delegation_overdue(struct store *s, int64_t before, int64_t now, int 
 int sqlite_budget_get(struct store *s, const char *org_id, const char *period,
 		      int64_t *spent_micros, int64_t *held_micros);
 
+
+/* Notifications (sqlite_notify.c); store.h documents each. */
+int sqlite_channel_create(struct store *s, const struct notify_channel *ch, int max);
+int sqlite_channel_list(struct store *s, const char *org_id, int limit, int offset,
+			int (*cb)(void *ctx, const struct notify_channel *ch), void *ctx);
+int sqlite_channel_delete(struct store *s, const char *org_id, const char *channel_id,
+			  int64_t now);
+int sqlite_notify_unsent_approvals(struct store *s, int limit,
+				   int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+int sqlite_notify_enqueue(struct store *s, const char *org_id, const char *event,
+			  const char *subject_id, int64_t since, const char *payload, int64_t now,
+			  int *created);
+int sqlite_budget_alert_candidates(struct store *s, const char *period, int64_t since,
+				   int limit,
+				   int (*cb)(void *ctx, const char *org_id, int64_t spent,
+					     int64_t held),
+				   void *ctx);
+int sqlite_budget_alert_record(struct store *s, const struct budget_alert *a,
+			       const char *payload, int64_t now, int *created);
+int sqlite_notify_claim(struct store *s, int64_t now, int64_t lease_until, int limit,
+			int (*cb)(void *ctx, const struct notify_delivery *d), void *ctx);
+int sqlite_notify_finish(struct store *s, const char *delivery_id, const char *state,
+			 int64_t next_attempt_at, const char *last_error, int64_t now);
+int sqlite_notify_delivery_list(struct store *s, const char *org_id, const char *state,
+				int limit, int offset,
+				int (*cb)(void *ctx, const struct notify_delivery *d), void *ctx);
+
 #endif

@@ -194,6 +194,54 @@ struct delegation_filter {
 char *delegation_approval_json(const struct delegation *d, int *oom);
 
 /*
+ * Notifications (migration 0005; docs/notifications.md). A channel is where
+ * an org's notifications go; a delivery is one event for one channel, unique
+ * per (channel, event, subject), so an event reaches each channel once
+ * whichever process finds it. Strings are borrowed both ways: inputs for the
+ * call, rows handed to callbacks for the callback.
+ */
+#define NOTIFY_KIND_MAX 8         /* slack | email | webhook */
+#define NOTIFY_EVENT_MAX 24       /* approval_requested | budget_alert */
+#define NOTIFY_STATE_MAX 8        /* pending | sent | dead */
+#define NOTIFY_NAME_MAX 100
+
+struct notify_channel {
+	char channel_id[ID_MAX];
+	char org_id[ID_MAX];
+	char kind[NOTIFY_KIND_MAX];
+	char name[NOTIFY_NAME_MAX * UTF8_MAX + 1];
+	const char *target;                 /* address, URL, or a Slack URL masked */
+	const unsigned char *secret_sealed; /* NULL: none */
+	size_t secret_sealed_len;
+	int64_t created_at;
+};
+
+struct notify_delivery {
+	char delivery_id[ID_MAX];
+	char org_id[ID_MAX];
+	char channel_id[ID_MAX];
+	char channel_kind[NOTIFY_KIND_MAX];
+	char event[NOTIFY_EVENT_MAX];
+	char subject_id[ID_MAX];
+	char state[NOTIFY_STATE_MAX];
+	int64_t attempts, next_attempt_at, created_at, sent_at;
+	const char *last_error;
+	const char *payload;                /* the event, JSON */
+	/* notify_claim only: the channel's target and sealed secret */
+	const char *target;
+	const unsigned char *secret_sealed;
+	size_t secret_sealed_len;
+};
+
+/* One budget alert: the org's month crossed its alert threshold. */
+struct budget_alert {
+	const char *org_id;
+	const char *period;
+	int64_t spent_micros, held_micros, limit_micros;
+	double threshold;
+};
+
+/*
  * One unit of ledger work. ledger_apply runs a batch of them in one
  * transaction (one fsync for the batch: group commit); each op succeeds or
  * fails alone (a failing op leaves no trace and sets its rc).
@@ -386,6 +434,57 @@ struct store_ops {
 	/* The org's budget month: spent and held (0, 0 when no row). */
 	int (*budget_get)(struct store *s, const char *org_id, const char *period,
 			  int64_t *spent_micros, int64_t *held_micros);
+
+	/* ---- notifications (sqlite_notify.c, pg_notify.c) ---- */
+	/* A new channel, unless the org has max_per_org channels already
+	 * (CONFLICT); the count and the insert are atomic. */
+	int (*channel_create)(struct store *s, const struct notify_channel *ch, int max_per_org);
+	/* The org's channels, oldest first (deleted ones are not listed). */
+	int (*channel_list)(struct store *s, const char *org_id, int limit, int offset,
+			    int (*cb)(void *ctx, const struct notify_channel *ch), void *ctx);
+	/* Delete a channel (NOT_FOUND if the org has no such live channel);
+	 * its pending deliveries become dead ("channel deleted"). */
+	int (*channel_delete)(struct store *s, const char *org_id, const char *channel_id,
+			      int64_t now);
+	/* pending_approval delegations of any org for which a channel of the
+	 * org created at or before the delegation has no delivery yet, oldest
+	 * first; d has rec, task_input, policy_result, policy_ref, expires_at. */
+	int (*notify_unsent_approvals)(struct store *s, int limit,
+				       int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+	/* One pending delivery of event/subject_id (payload) per channel of
+	 * the org created at or before since (all channels when since < 0),
+	 * skipping those that exist; *created counts the new rows. */
+	int (*notify_enqueue)(struct store *s, const char *org_id, const char *event,
+			      const char *subject_id, int64_t since, const char *payload,
+			      int64_t now, int *created);
+	/* Orgs with a budget row for period, at least one channel, no alert for
+	 * period yet, and a delegation created at or after since. */
+	int (*budget_alert_candidates)(struct store *s, const char *period, int64_t since,
+				       int limit,
+				       int (*cb)(void *ctx, const char *org_id, int64_t spent,
+						 int64_t held),
+				       void *ctx);
+	/* Record the org's alert for the period and enqueue payload to every
+	 * channel of the org, atomically; *created 0 when the alert existed
+	 * (nothing written). */
+	int (*budget_alert_record)(struct store *s, const struct budget_alert *a,
+				   const char *payload, int64_t now, int *created);
+	/* Claim up to limit pending deliveries due at now (next_attempt_at <=
+	 * now): attempts + 1, next_attempt_at = lease_until, so no other
+	 * process takes them meanwhile (SKIP LOCKED on PostgreSQL, the write
+	 * lock on SQLite). Rows carry the channel's target and secret. */
+	int (*notify_claim)(struct store *s, int64_t now, int64_t lease_until, int limit,
+			    int (*cb)(void *ctx, const struct notify_delivery *d), void *ctx);
+	/* A claimed delivery's outcome: state sent (sent_at = now), pending
+	 * (retry at next_attempt_at) or dead; last_error kept. Only a pending
+	 * row changes (a deleted channel's dead row stays dead). */
+	int (*notify_finish)(struct store *s, const char *delivery_id, const char *state,
+			     int64_t next_attempt_at, const char *last_error, int64_t now);
+	/* The org's deliveries (state NULL: any), newest first. */
+	int (*notify_delivery_list)(struct store *s, const char *org_id, const char *state,
+				    int limit, int offset,
+				    int (*cb)(void *ctx, const struct notify_delivery *d),
+				    void *ctx);
 };
 
 struct store {
