@@ -49,6 +49,15 @@
 
 #include "core/banned.h"
 
+/* The success path of a member or an item (v_child, v_keywords and the
+ * type, number and string checks under them) is inlined into the member
+ * and item loops whatever GCC's size heuristics say: left to them at -O2
+ * it was not, at a cost of about 10% of a validation (callgrind). What
+ * formats a message, and the rarer keywords, stay out of line so that
+ * path stays small. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NOINLINE static __attribute__((noinline))
+
 struct refframe {
 	const struct snode *target;
 	const json_t *inst;
@@ -208,7 +217,7 @@ static const char *type_name(const json_t *v)
 	}
 }
 
-static unsigned type_of(const json_t *v)
+ALWAYS_INLINE unsigned type_of(const json_t *v)
 {
 	static const unsigned bits[] = {
 		[JSON_OBJECT] = ST_OBJECT,
@@ -272,7 +281,7 @@ static size_t utf8_length(const char *s, size_t n)
 }
 
 static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int idepth);
-static inline int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth);
+ALWAYS_INLINE int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth);
 
 /* Validate quietly: 1 when inst is valid against n. */
 static int matches(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
@@ -341,7 +350,7 @@ static int regex_match(struct vctx *c, const struct sregex *re, const char *src,
 
 /* All bounds of n passed, decided on doubles (see bounds_exact); 0 when
  * the exact decimal path must decide (or report a failure). */
-static int bounds_pass_fast(const struct snode *n, const json_t *inst)
+ALWAYS_INLINE int bounds_pass_fast(const struct snode *n, const json_t *inst)
 {
 	unsigned want = 0;
 	double x;
@@ -371,7 +380,7 @@ static int bounds_pass_fast(const struct snode *n, const json_t *inst)
 
 /* multipleOf passed, decided on the instance's decimal parts without digit
  * strings; 0 when the exact decimal path must decide (or report). */
-static int multiple_pass_fast(const struct snode *n, const json_t *inst)
+ALWAYS_INLINE int multiple_pass_fast(const struct snode *n, const json_t *inst)
 {
 	unsigned long long a;
 	int p;
@@ -383,8 +392,7 @@ static int multiple_pass_fast(const struct snode *n, const json_t *inst)
 }
 
 /* Every number keyword on exact decimals, reporting each failure. */
-static __attribute__((noinline)) int v_number_exact(struct vctx *c, const struct snode *n,
-						     const json_t *inst)
+NOINLINE int v_number_exact(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	struct sdec x;
 	char a[48], b[48];
@@ -423,22 +431,27 @@ static __attribute__((noinline)) int v_number_exact(struct vctx *c, const struct
 	return bad;
 }
 
-static int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
+ALWAYS_INLINE int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	if (bounds_pass_fast(n, inst) && multiple_pass_fast(n, inst))
 		return 0;
 	return v_number_exact(c, n, inst);
 }
 
-static int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
+/* Whether minLength/maxLength need the characters counted: a string of
+ * len bytes has between len / 4 and len characters. */
+static int must_count(const struct snode *n, size_t len)
 {
-	const char *s = json_string_value(inst);
-	size_t len = json_string_length(inst);
+	return (n->min_length >= 0 && len < 4 * (unsigned long long)n->min_length) ||
+	       (n->max_length >= 0 && len > (unsigned long long)n->max_length);
+}
+
+/* Every string keyword, reporting each failure. */
+NOINLINE int v_string_all(struct vctx *c, const struct snode *n, const char *s, size_t len)
+{
 	int bad = 0;
 
-	/* bytes >= characters >= bytes / 4: count only when that is not enough */
-	if ((n->min_length >= 0 && len < 4 * (unsigned long long)n->min_length) ||
-	    (n->max_length >= 0 && len > (unsigned long long)n->max_length)) {
+	if (must_count(n, len)) {
 		size_t chars = utf8_length(s, len);
 
 		if (n->min_length >= 0 && chars < (unsigned long long)n->min_length) {
@@ -470,8 +483,18 @@ static int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
 	return bad;
 }
 
-static __attribute__((noinline)) int v_array(struct vctx *c, const struct snode *n,
-					      const json_t *inst, int idepth)
+/* Lengths that pass on the byte count alone, and no pattern or format: the
+ * usual string member, decided without looking at its bytes. */
+ALWAYS_INLINE int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
+{
+	size_t len = json_string_length(inst);
+
+	if (!must_count(n, len) && !n->has_pattern && n->format == SFMT_NONE)
+		return 0;
+	return v_string_all(c, n, json_string_value(inst), len);
+}
+
+NOINLINE int v_array(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	size_t size = json_array_size(inst);
 	int bad = 0;
@@ -615,8 +638,7 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 	return bad;
 }
 
-static __attribute__((noinline)) int v_object(struct vctx *c, const struct snode *n,
-					       const json_t *inst, int idepth)
+NOINLINE int v_object(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	size_t size = json_object_size(inst);
 	uint64_t seen = 0;
@@ -674,7 +696,7 @@ static __attribute__((noinline)) int v_object(struct vctx *c, const struct snode
 }
 
 /* const and enum. */
-static int v_values(struct vctx *c, const struct snode *n, const json_t *inst)
+NOINLINE int v_values(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	int bad = 0;
 
@@ -707,8 +729,7 @@ static int v_values(struct vctx *c, const struct snode *n, const json_t *inst)
 
 /* The applicators allOf, anyOf, oneOf, not, if/then/else (SK_APPLY: most
  * nodes have none of them). */
-static __attribute__((noinline)) int v_apply(struct vctx *c, const struct snode *n,
-					      const json_t *inst, int idepth)
+NOINLINE int v_apply(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	int bad = 0;
 
@@ -762,8 +783,7 @@ static __attribute__((noinline)) int v_apply(struct vctx *c, const struct snode 
 
 /* type failed: the message names what was expected (kept out of v_node,
  * which runs for every value). */
-static __attribute__((noinline)) int fail_type(struct vctx *c, const struct snode *n,
-						const json_t *inst)
+NOINLINE int fail_type(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	char want[80];
 
@@ -772,8 +792,7 @@ static __attribute__((noinline)) int fail_type(struct vctx *c, const struct snod
 }
 
 /* A node that is a "$ref": the target, unless that re-enters itself. */
-static __attribute__((noinline)) int v_ref(struct vctx *c, const struct snode *n,
-					    const json_t *inst, int idepth)
+NOINLINE int v_ref(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	int bad;
 
@@ -794,7 +813,7 @@ static __attribute__((noinline)) int v_ref(struct vctx *c, const struct snode *n
 }
 
 /* A bound on the way down was hit (or already had been). */
-static __attribute__((noinline)) int v_bound(struct vctx *c, int idepth)
+NOINLINE int v_bound(struct vctx *c, int idepth)
 {
 	if (c->fatal)
 		return 1;
@@ -807,8 +826,7 @@ static __attribute__((noinline)) int v_bound(struct vctx *c, int idepth)
 
 /* Every keyword of object schema n but $ref, in the order failures are
  * reported. */
-static inline int v_keywords(struct vctx *c, const struct snode *n, const json_t *inst,
-			     int idepth)
+ALWAYS_INLINE int v_keywords(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	unsigned t = type_of(inst);
 	int bad = 0;
@@ -857,7 +875,7 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 /* v_node for a member or item. An SK_LEAF node applies no other schema,
  * so the application depth v_node would count is never looked at: its
  * keywords are checked directly. */
-static inline int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+ALWAYS_INLINE int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	if (!(n->flags & SK_LEAF))
 		return v_node(c, n, inst, idepth);
