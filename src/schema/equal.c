@@ -160,11 +160,11 @@ static int cmp_hashed(const void *a, const void *b)
 #define SMALL_ARRAY 16
 
 /* The items are fetched once; an array of strings (tags, ids: the usual
- * case) compares lengths first and bytes only when they agree. */
+ * case) compares lengths first and looks at bytes only when they agree. */
 static int small_has_duplicates(const json_t *arr, size_t n)
 {
 	const json_t *item[SMALL_ARRAY];
-	struct sstr str[SMALL_ARRAY];
+	size_t len[SMALL_ARRAY];
 	int strings = 1;
 
 	for (size_t i = 0; i < n; i++) {
@@ -178,14 +178,12 @@ static int small_has_duplicates(const json_t *arr, size_t n)
 					return 1;
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++) {
-		str[i].s = json_string_value(item[i]);
-		str[i].len = json_string_length(item[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		len[i] = json_string_length(item[i]);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = i + 1; j < n; j++)
-			if (str[i].len == str[j].len &&
-			    schema_bytes_equal(str[i].s, str[j].s, str[i].len))
+			if (len[i] == len[j] && schema_bytes_equal(json_string_value(item[i]),
+								  json_string_value(item[j]), len[i]))
 				return 1;
 	return 0;
 }

@@ -93,7 +93,9 @@ static int fast_double(double x, unsigned long long *mout, int *kout)
 		if (y >= 9007199254740992.0)
 			return -1;
 		n = (long long)(y + 0.5); /* within one of the nearest integer */
-		for (long long m = n - 1; m <= n + 1; m++) {
+		for (int d = 0; d < 3; d++) { /* n first: it is the one when any is */
+			long long m = n + (d == 0 ? 0 : d == 1 ? -1 : 1);
+
 			if (m > 0 && (double)m / p10[k] == ax) {
 				*mout = (unsigned long long)m;
 				*kout = k;
