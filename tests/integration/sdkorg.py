@@ -13,20 +13,12 @@ if SDK_PATH not in sys.path:
 
 from nexra_sdk import CalleeError, NexraClient, WebhookServer  # noqa: E402
 
+from callee import OPEN_POLICY  # noqa: E402,F401
 from helpers import unique  # noqa: E402
 
-OPEN_POLICY = 'rules:\n  - capability: "*"\n'
-SEED_POLICY = """rules:
-  - capability: research
-    max_budget_usd: 0.50
-    min_trust_score: 0.85
-    hitl_required: false
-
-  - capability: email_send
-    max_budget_usd: 0.10
-    min_trust_score: 0.90
-    hitl_required: true
-"""
+# The seed's policy, as the demo uploads it.
+with open(os.path.join(HERE, "..", "..", "examples", "seed-policy.yaml")) as f:
+    SEED_POLICY = f.read()
 IN_SCHEMA = {"type": "object", "required": ["company"],
              "properties": {"company": {"type": "string"}}}
 OUT_SCHEMA = {"type": "object", "required": ["summary"],
