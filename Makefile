@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTHON   := /usr/bin/python3
 
-.PHONY: all bootstrap run test unit schema-suite fuzz-replay integration integration-san bench fuzz clean format
+.PHONY: all bootstrap run test unit schema-suite fuzz-replay integration integration-san bench fuzz clean format demo
 all: $(BUILD)/nexra
 
 bootstrap:
@@ -62,6 +62,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libnexra.a
 run: bootstrap $(BUILD)/nexra
 	@mkdir -p var
 	$(BUILD)/nexra serve --listen 127.0.0.1:8000 --db sqlite:./var/nexra.db --signup open
+
+# The six lifecycle steps with the Python SDK: a throwaway --dev server,
+# examples/research_agent.py (callee) and examples/sales_agent.py (caller).
+demo: bootstrap $(BUILD)/nexra
+	$(PYTHON) examples/demo.py $(abspath $(BUILD)/nexra)
 
 unit: $(BUILD)/unit
 	$(BUILD)/unit
