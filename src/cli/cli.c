@@ -31,6 +31,7 @@ static const struct cli_group *const groups[] = {
     &cli_agents_group,
     &cli_keys_group,
     &cli_policy_group,
+    &cli_audit_group,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

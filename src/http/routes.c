@@ -3,6 +3,7 @@
  * patterns could match the same path: literal rows come before {param}
  * rows of the same shape.
  */
+#include "audit/api.h"
 #include "auth/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
@@ -40,6 +41,13 @@ const struct route routes[] = {
 	{"POST", "/v1/delegate", api_delegate, 0},
 	{"GET", "/v1/delegations", api_delegation_list, 0},
 	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
+
+	{"GET", "/v1/audit/checkpoint", api_audit_checkpoint, 0},
+	{"GET", "/v1/audit/public-key", api_audit_public_key, 0},
+	{"GET", "/v1/audit/consistency", api_audit_consistency, 0},
+	{"GET", "/v1/audit/log", api_audit_list, 0},
+	{"GET", "/v1/audit/log/export", api_audit_export, 0},
+	{"GET", "/v1/audit/log/{event_id}/proof", api_audit_proof, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

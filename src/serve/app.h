@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 
+#include "audit/log.h"
 #include "auth/ratelimit.h"
 #include "crypto/seal.h"
 #include "policy/stackcache.h"
@@ -17,6 +18,7 @@
 
 struct metrics;
 struct delegator;
+struct audit_appender;
 
 struct app {
 	const struct config *cfg;
@@ -27,6 +29,8 @@ struct app {
 	struct schemacache schemas; /* compiled agent I/O schemas */
 	struct delegator *delegator; /* ledger writer, outbound client, sweeper */
 	unsigned char master_key[SEAL_KEY_LEN];
+	struct audit_signer audit_key; /* signs audit checkpoints (audit/log.h) */
+	struct audit_appender *appender; /* background audit tree appender */
 	atomic_int in_flight;     /* requests received and not yet completed */
 	atomic_int shutting_down; /* set on SIGTERM/SIGINT */
 };

@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 
 #include "core/err.h"
+#include "audit/appender.h"
+#include "audit/log.h"
 #include "core/log.h"
+#include "core/timefmt.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
 #include "http/metrics.h"
@@ -70,6 +73,10 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "database migration failed: %s", store_last_error());
 		return rc;
 	}
+	rc = audit_signer_load(app->store, app->master_key, time_now_unix(), &app->audit_key, msg,
+			       msgsz);
+	if (rc)
+		return rc;
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
 	if (!rc)
 		rc = stackcache_init(&app->stacks);
@@ -81,13 +88,20 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return E(INTERNAL);
 	}
 	rc = delegator_new(app, &app->delegator);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the delegation threads");
+		return rc;
+	}
+	rc = audit_appender_new(app->store, &app->appender);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the audit appender thread");
 	return rc;
 }
 
 static void stop(struct app *app)
 {
+	audit_appender_free(app->appender);
+	app->appender = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->store)

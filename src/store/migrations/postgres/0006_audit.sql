@@ -1,0 +1,32 @@
+-- The verifiable audit log (docs/audit.md): one RFC 9162 Merkle tree per
+-- org over audit_log in event_id order, built by the tree appender
+-- (store.h audit_extend) after the ledger has written the entries. A tree
+-- keeps its size and every complete subtree hash: node (level, idx) is the
+-- root of leaves [idx << level, (idx + 1) << level), level 0 the leaf
+-- hashes. Appenders of one org serialize on its audit_trees row (FOR
+-- UPDATE), so servers sharing the database never fork a tree.
+-- server_keys holds the checkpoint signing key, sealed under the master
+-- key, shared by every server on the database.
+CREATE TABLE audit_trees (
+  tree_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  org_id      text COLLATE "C" NOT NULL UNIQUE REFERENCES orgs(org_id),
+  size        bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+  updated_at  bigint NOT NULL
+);
+
+CREATE TABLE audit_nodes (
+  tree_id  bigint NOT NULL,
+  level    smallint NOT NULL,
+  idx      bigint NOT NULL,
+  hash     bytea NOT NULL CHECK (length(hash) = 32),
+  PRIMARY KEY (tree_id, level, idx)
+);
+
+CREATE TABLE server_keys (
+  name        text PRIMARY KEY,
+  sealed      bytea NOT NULL,
+  created_at  bigint NOT NULL
+);
+
+-- Trust: consecutive failures of an agent (docs/trust.md, demotion).
+ALTER TABLE agents ADD COLUMN failure_streak bigint NOT NULL DEFAULT 0;
