@@ -28,6 +28,7 @@ const struct route routes[] = {
 	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
 	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+	{"GET", "/v1/agents/{agent_id}/trust", api_agent_trust, 0},
 
 	{"POST", "/v1/policies/evaluate", api_policy_evaluate, 0},
 	{"POST", "/v1/policies/simulate", api_policy_simulate, 0},

@@ -271,3 +271,39 @@ def make_log_more(w, callee, n):
     for _ in range(n):
         callee.behave(cid, ok(cost=0.01))
         expect_ok(w.api.post("/v1/delegate", w.body(cid)))
+
+
+def test_trust_explained_and_demotion(server, callee):
+    """GET /v1/agents/{id}/trust explains the score; five completions make
+    a callee active, three failures in a row send it back (docs/trust.md);
+    every audit entry carries the before/after."""
+    w = DelegationOrg(server, callee)
+    cid = w.add_callee(price=0.05, p99=3000)
+    t = expect_ok(w.admin.get(f"/v1/agents/{cid}/trust"))
+    assert t["status"] == "probationary" and t["trust_score"] == 0.5
+    assert t["sample_size"] == 0 and t["last_changes"] == []
+    assert t["model"]["promote_after"] == 5 and t["model"]["demote_after"] == 3
+    for _ in range(5):
+        callee.behave(cid, ok(cost=0.05))
+        expect_ok(w.api.post("/v1/delegate", w.body(cid)))
+    t = expect_ok(w.admin.get(f"/v1/agents/{cid}/trust"))
+    assert t["status"] == "active"
+    assert t["sample_size"] == 5 and t["completed"] == 5 and t["failure_streak"] == 0
+    c = t["components"]
+    assert c["completion"] == 1 and c["latency"] == 1 and c["cost_accuracy"] == 1
+    assert abs(t["trust_score"] - (1 - 0.5 * 0.8 ** 5)) < 1e-9
+    assert [x["event_id"] for x in t["last_changes"]] == [5, 4, 3, 2, 1]
+    assert t["last_changes"][-1]["before"] == 0.5 and t["last_changes"][-1]["after"] == 0.6
+    for i in range(3):
+        callee.behave(cid, status(500))
+        w.api.post("/v1/delegate", w.body(cid))
+        t = expect_ok(w.admin.get(f"/v1/agents/{cid}/trust"))
+        assert t["failure_streak"] == i + 1
+        assert t["status"] == ("probationary" if i == 2 else "active")
+    assert t["components"]["completion"] < 1 and t["sample_size"] == 8
+    entries = expect_ok(w.admin.get("/v1/audit/log", params={"agent_id": cid}))
+    assert len(entries) == 8  # newest first: each starts where the one before ended
+    assert [e["trust_delta"]["before"] for e in entries[:-1]] == \
+        [e["trust_delta"]["after"] for e in entries[1:]]
+    assert expect_ok(w.admin.get(f"/v1/agents/{cid}"))["status"] == "probationary"
+    expect_error(w.admin.get("/v1/agents/nobody-here/trust"), 404, "NOT_FOUND")

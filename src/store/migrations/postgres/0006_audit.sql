@@ -28,5 +28,27 @@ CREATE TABLE server_keys (
   created_at  bigint NOT NULL
 );
 
--- Trust: consecutive failures of an agent (docs/trust.md, demotion).
+-- Trust demotion (docs/trust.md; TRUST_DEMOTE_AFTER in src/trust/trust.h):
+-- the ledger's settlement counts every outcome of a callee (settled_count +
+-- 1, completed_count + 1 when completed); this trigger keeps the run of
+-- consecutive failures and, at 3, moves an active agent back to
+-- probationary with its completions counted again from 0.
 ALTER TABLE agents ADD COLUMN failure_streak bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION nexra_agent_failure_streak() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.settled_count = OLD.settled_count + 1 THEN
+    IF NEW.completed_count > OLD.completed_count THEN
+      NEW.failure_streak := 0;
+    ELSE
+      NEW.failure_streak := OLD.failure_streak + 1;
+      IF OLD.status = 'active' AND NEW.status = 'active' AND NEW.failure_streak >= 3 THEN
+        NEW.status := 'probationary';
+        NEW.completed_count := 0;
+        NEW.updated_at := extract(epoch FROM now())::bigint;
+      END IF;
+    END IF;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER agents_failure_streak BEFORE UPDATE OF settled_count ON agents
+  FOR EACH ROW EXECUTE FUNCTION nexra_agent_failure_streak();

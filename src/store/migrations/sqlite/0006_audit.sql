@@ -26,5 +26,27 @@ CREATE TABLE server_keys (
   created_at  INTEGER NOT NULL
 ) STRICT;
 
--- Trust: consecutive failures of an agent (docs/trust.md, demotion).
+-- Trust demotion (docs/trust.md; TRUST_DEMOTE_AFTER in src/trust/trust.h):
+-- the ledger's settlement counts every outcome of a callee (settled_count +
+-- 1, completed_count + 1 when completed); this trigger keeps the run of
+-- consecutive failures and, at 3, moves an active agent back to
+-- probationary with its completions counted again from 0.
 ALTER TABLE agents ADD COLUMN failure_streak INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER agents_failure_streak AFTER UPDATE OF settled_count ON agents
+WHEN NEW.settled_count = OLD.settled_count + 1
+BEGIN
+  UPDATE agents SET
+    failure_streak = CASE WHEN NEW.completed_count > OLD.completed_count THEN 0
+                          ELSE OLD.failure_streak + 1 END,
+    completed_count = CASE WHEN OLD.status = 'active' AND NEW.status = 'active'
+                            AND NEW.completed_count = OLD.completed_count
+                            AND OLD.failure_streak + 1 >= 3 THEN 0 ELSE completed_count END,
+    updated_at = CASE WHEN OLD.status = 'active' AND NEW.status = 'active'
+                       AND NEW.completed_count = OLD.completed_count
+                       AND OLD.failure_streak + 1 >= 3
+                      THEN CAST(strftime('%s', 'now') AS INTEGER) ELSE updated_at END,
+    status = CASE WHEN OLD.status = 'active' AND NEW.status = 'active'
+                   AND NEW.completed_count = OLD.completed_count
+                   AND OLD.failure_streak + 1 >= 3 THEN 'probationary' ELSE status END
+  WHERE org_id = NEW.org_id AND agent_id = NEW.agent_id;
+END;
