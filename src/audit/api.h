@@ -11,5 +11,7 @@ int api_audit_consistency(struct req *r);
 int api_audit_list(struct req *r);
 int api_audit_export(struct req *r);
 int api_agent_trust(struct req *r);
+/* 0 when the server can sign checkpoints; else answers 503 and returns it. */
+int audit_require_key(struct req *r);
 
 #endif

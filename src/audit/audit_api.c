@@ -24,6 +24,15 @@
 
 static const char *const decisions[] = {"ALLOW", "BLOCK", NULL};
 
+/* The signing key is there; answers 503 itself otherwise. */
+int audit_require_key(struct req *r)
+{
+	if (r->app->audit_key.ready)
+		return 0;
+	return req_fail(r, E(UNAVAILABLE), "audit checkpoints cannot be signed: this server's master "
+					   "key does not open the shared signing key (see the log)");
+}
+
 /* Catch the org's tree up; answers 500 itself on failure. */
 static int tree_now(struct req *r, int64_t *size)
 {
@@ -63,8 +72,10 @@ int api_audit_checkpoint(struct req *r)
 	struct checkpoint cp;
 	struct jsonw jw;
 	int64_t size;
-	int rc = tree_now(r, &size);
+	int rc = audit_require_key(r);
 
+	if (!rc)
+		rc = tree_now(r, &size);
 	if (rc)
 		return rc;
 	rc = audit_checkpoint(r->app->store, &r->app->audit_key, r->auth.org.org_id,
@@ -81,6 +92,8 @@ int api_audit_public_key(struct req *r)
 	char b64[CHECKPOINT_PK_B64_MAX], kid[CHECKPOINT_KEY_ID_LEN];
 	struct jsonw jw;
 
+	if (audit_require_key(r))
+		return r->rc;
 	checkpoint_pk_b64(r->app->audit_key.pk, b64);
 	checkpoint_key_id(r->app->audit_key.pk, kid);
 	jw_init(&jw, &r->out);

@@ -296,8 +296,10 @@ int api_audit_export(struct req *r)
 	const char *format = NULL;
 	int64_t from = 0, to = INT64_MAX, size;
 	struct export *x;
-	int rc = req_query_enum(r, "format", formats, &format);
+	int rc = audit_require_key(r);
 
+	if (!rc)
+		rc = req_query_enum(r, "format", formats, &format);
 	if (!rc)
 		rc = req_query_window(r, &from, &to);
 	if (rc)

@@ -56,6 +56,7 @@ int audit_signer_load(struct store *s, const unsigned char master_key[32], int64
 	}
 	memcpy(out->sk, plain, CHECKPOINT_SK_LEN);
 	crypto_sign_ed25519_sk_to_pk(out->pk, out->sk);
+	out->ready = 1;
 out:
 	if (plain)
 		sodium_memzero(plain, plen);

@@ -23,6 +23,7 @@
 #define AUDIT_SIGNING_KEY "audit-checkpoint-ed25519"
 
 struct audit_signer {
+	int ready; /* 0: the key could not be read or opened (audit signing answers 503) */
 	unsigned char pk[CHECKPOINT_PK_LEN];
 	unsigned char sk[CHECKPOINT_SK_LEN];
 };

@@ -73,10 +73,12 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "database migration failed: %s", store_last_error());
 		return rc;
 	}
-	rc = audit_signer_load(app->store, app->master_key, time_now_unix(), &app->audit_key, msg,
-			       msgsz);
-	if (rc)
-		return rc;
+	/* without its key the server still serves everything but signed audit
+	 * checkpoints (503 there): docs/audit.md */
+	if (audit_signer_load(app->store, app->master_key, time_now_unix(), &app->audit_key, msg,
+			      msgsz))
+		log_msg("error", "startup", "%s", msg);
+	msg[0] = '\0';
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
 	if (!rc)
 		rc = stackcache_init(&app->stacks);
