@@ -227,10 +227,11 @@ out:
 
 int main(void)
 {
-	char dir[] = "/tmp/nexra-audit-bench-XXXXXX";
-	char path[600];
+	const char *tmp = getenv("TMPDIR");
+	char dir[400], path[600];
 	int rc;
 
+	snprintf(dir, sizeof(dir), "%s/nexra-audit-bench-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	if (sodium_init() < 0 || !mkdtemp(dir))
 		return 1;
 	rc = verify_speed(dir);
