@@ -108,9 +108,10 @@ $(BUILD)/%_bench: bench/%_bench.c $(BUILD)/libnexra.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
 
 # In-process figures first (one core, no network), then the HTTP run.
-bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench
+bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench $(BUILD)/audit_bench
 	$(BUILD)/policy_bench
 	$(BUILD)/schema_bench
+	$(BUILD)/audit_bench
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
 	bash bench/delegate.sh $(abspath $(BUILD)/nexra)
 

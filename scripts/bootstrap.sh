@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev libsodium-dev libsqlite3-dev sqlite3 libpq-dev libpcre2-dev
   json-schema-test-suite
   postgresql-15 postgresql-client-15
-  python3 python3-pytest python3-requests python3-jwt python3-setuptools python3-pip python3-wheel
+  python3 python3-pytest python3-requests python3-jwt python3-setuptools python3-pip python3-wheel python3-cryptography
   clang libclang-rt-14-dev
   wrk nginx-light
 )

@@ -32,6 +32,7 @@ static const struct cli_group *const groups[] = {
     &cli_keys_group,
     &cli_approvals_group,
     &cli_policy_group,
+    &cli_audit_group,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

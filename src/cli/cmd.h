@@ -48,6 +48,7 @@ extern const struct cli_group cli_agents_group;
 extern const struct cli_group cli_keys_group;
 extern const struct cli_group cli_approvals_group;
 extern const struct cli_group cli_policy_group;
+extern const struct cli_group cli_audit_group;
 
 /* Prints `error: MESSAGE` and the group's usage (all usage when g is NULL)
  * to stderr. Returns CLI_EXIT_USAGE so callers can `return` it. */

@@ -4,6 +4,7 @@
  * rows of the same shape.
  */
 #include "approvals/api.h"
+#include "audit/api.h"
 #include "auth/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
@@ -28,6 +29,7 @@ const struct route routes[] = {
 	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
 	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+	{"GET", "/v1/agents/{agent_id}/trust", api_agent_trust, 0},
 
 	{"POST", "/v1/policies/evaluate", api_policy_evaluate, 0},
 	{"POST", "/v1/policies/simulate", api_policy_simulate, 0},
@@ -48,6 +50,13 @@ const struct route routes[] = {
 	{"GET", "/v1/notifications/channels", api_channel_list, 0},
 	{"DELETE", "/v1/notifications/channels/{channel_id}", api_channel_delete, 0},
 	{"GET", "/v1/notifications/deliveries", api_delivery_list, 0},
+
+	{"GET", "/v1/audit/checkpoint", api_audit_checkpoint, 0},
+	{"GET", "/v1/audit/public-key", api_audit_public_key, 0},
+	{"GET", "/v1/audit/consistency", api_audit_consistency, 0},
+	{"GET", "/v1/audit/log", api_audit_list, 0},
+	{"GET", "/v1/audit/log/export", api_audit_export, 0},
+	{"GET", "/v1/audit/log/{event_id}/proof", api_audit_proof, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 
+#include "audit/log.h"
 #include "auth/ratelimit.h"
 #include "crypto/seal.h"
 #include "policy/stackcache.h"
@@ -18,6 +19,7 @@
 struct metrics;
 struct delegator;
 struct notifier;
+struct audit_appender;
 
 struct app {
 	const struct config *cfg;
@@ -29,6 +31,8 @@ struct app {
 	struct delegator *delegator; /* ledger writer, outbound client, sweeper */
 	struct notifier *notifier;   /* approval notifications and budget alerts */
 	unsigned char master_key[SEAL_KEY_LEN];
+	struct audit_signer audit_key; /* signs audit checkpoints (audit/log.h) */
+	struct audit_appender *appender; /* background audit tree appender */
 	atomic_int in_flight;     /* requests received and not yet completed */
 	atomic_int shutting_down; /* set on SIGTERM/SIGINT */
 };

@@ -18,7 +18,10 @@
 
 #include "approvals/notifier.h"
 #include "core/err.h"
+#include "audit/appender.h"
+#include "audit/log.h"
 #include "core/log.h"
+#include "core/timefmt.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
 #include "http/metrics.h"
@@ -71,6 +74,12 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "database migration failed: %s", store_last_error());
 		return rc;
 	}
+	/* without its key the server still serves everything but signed audit
+	 * checkpoints (503 there): docs/audit.md */
+	if (audit_signer_load(app->store, app->master_key, time_now_unix(), &app->audit_key, msg,
+			      msgsz))
+		log_msg("error", "startup", "%s", msg);
+	msg[0] = '\0';
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
 	if (!rc)
 		rc = stackcache_init(&app->stacks);
@@ -87,8 +96,13 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return rc;
 	}
 	rc = notifier_new(app, &app->notifier);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the notifier thread");
+		return rc;
+	}
+	rc = audit_appender_new(app->store, &app->appender);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the audit appender thread");
 	return rc;
 }
 
@@ -96,6 +110,8 @@ static void stop(struct app *app)
 {
 	notifier_free(app->notifier); /* no request can poke it any more */
 	app->notifier = NULL;
+	audit_appender_free(app->appender);
+	app->appender = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->store)

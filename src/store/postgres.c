@@ -1279,6 +1279,15 @@ static const struct store_ops pg_ops = {
 	.notify_claim = pg_notify_claim,
 	.notify_finish = pg_notify_finish,
 	.notify_delivery_list = pg_notify_delivery_list,
+	.audit_extend = pg_audit_extend,
+	.audit_sizes = pg_audit_sizes,
+	.audit_nodes = pg_audit_nodes,
+	.audit_list = pg_audit_list,
+	.audit_scan = pg_audit_scan,
+	.audit_range = pg_audit_range,
+	.audit_lagging = pg_audit_lagging,
+	.server_key_get = pg_server_key_get,
+	.server_key_add = pg_server_key_add,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

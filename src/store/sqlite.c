@@ -1070,6 +1070,15 @@ static const struct store_ops sqlite_ops = {
 	.notify_claim = sqlite_notify_claim,
 	.notify_finish = sqlite_notify_finish,
 	.notify_delivery_list = sqlite_notify_delivery_list,
+	.audit_extend = sqlite_audit_extend,
+	.audit_sizes = sqlite_audit_sizes,
+	.audit_nodes = sqlite_audit_nodes,
+	.audit_list = sqlite_audit_list,
+	.audit_scan = sqlite_audit_scan,
+	.audit_range = sqlite_audit_range,
+	.audit_lagging = sqlite_audit_lagging,
+	.server_key_get = sqlite_server_key_get,
+	.server_key_add = sqlite_server_key_add,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -141,5 +141,23 @@ int sqlite_notify_finish(struct store *s, const char *delivery_id, const char *s
 int sqlite_notify_delivery_list(struct store *s, const char *org_id, const char *state,
 				int limit, int offset,
 				int (*cb)(void *ctx, const struct notify_delivery *d), void *ctx);
+/* The verifiable audit log (sqlite_audit.c); store.h documents each. */
+int sqlite_audit_extend(struct store *s, const char *org_id, int max, int64_t now,
+			int64_t *size, int *appended);
+int sqlite_audit_sizes(struct store *s, const char *org_id, int64_t *size, int64_t *seq);
+int sqlite_audit_nodes(struct store *s, const char *org_id, size_t n, const int *level,
+		       const uint64_t *idx, unsigned char (*out)[32]);
+int sqlite_audit_list(struct store *s, const struct audit_filter *f, int limit, int offset,
+		      int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+int sqlite_audit_scan(struct store *s, const char *org_id, int64_t after, int64_t last,
+		      int limit, int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+int sqlite_audit_range(struct store *s, const char *org_id, int64_t from, int64_t to,
+		       int64_t *first, int64_t *last);
+int sqlite_audit_lagging(struct store *s, int limit, int (*cb)(void *ctx, const char *org_id),
+			 void *ctx);
+int sqlite_server_key_get(struct store *s, const char *name, unsigned char **sealed,
+			  size_t *len);
+int sqlite_server_key_add(struct store *s, const char *name, const unsigned char *sealed,
+			  size_t len, int64_t now);
 
 #endif

@@ -71,15 +71,17 @@ char *delegation_approval_json(const struct delegation *d, int *oom)
 		return NULL;
 	buf_init(&b, 64 * 1024);
 	jw_init(&jw, &b);
+	/* members sorted by name: the audit entry embeds these bytes in its
+	 * canonical form (docs/audit.md) */
 	jw_obj_open(&jw);
-	jw_kstr(&jw, "decision", d->decided);
+	jw_kstr(&jw, "approver", d->approver[0] ? d->approver : NULL);
+	jw_ktime(&jw, "decided_at", d->decided_at);
 	jw_key(&jw, "decided_by");
 	jw_obj_open(&jw);
 	jw_kstr(&jw, "key_id", d->decided_by_key_id);
 	jw_kstr(&jw, "key_name", d->decided_by_key_name);
 	jw_obj_close(&jw);
-	jw_kstr(&jw, "approver", d->approver[0] ? d->approver : NULL);
-	jw_ktime(&jw, "decided_at", d->decided_at);
+	jw_kstr(&jw, "decision", d->decided);
 	jw_kstr(&jw, "reason", d->decision_reason);
 	jw_obj_close(&jw);
 	if (jw.rc) {

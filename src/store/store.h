@@ -325,6 +325,42 @@ struct ledger_op {
 	int circuit_opened;
 };
 
+/*
+ * One audit_log row (migration 0004), as the verifiable log hashes it
+ * (audit/entry.h) and the API shows it. leaf is the leaf hash the tree
+ * appender stored for it (has_leaf 0 while the entry is not in the tree).
+ */
+struct audit_entry {
+	char org_id[ID_MAX];
+	int64_t event_id;
+	char delegation_id[ID_MAX];
+	int64_t ts; /* unix seconds */
+	char caller_id[AGENT_ID_MAX + 1];
+	char callee_id[AGENT_ID_MAX + 1];               /* "" none */
+	char policy_ref[POLICY_NAME_MAX * UTF8_MAX + 1]; /* "" none */
+	char decision[20];                              /* ALLOW | BLOCK */
+	char status[DELEGATION_STATUS_MAX];
+	int64_t cost_micros;
+	int64_t budget_remaining_micros;                /* -1: no monthly budget */
+	double trust_before, trust_after;               /* NaN: none */
+	/* a person's decision (audit_log.approval: canonical JSON, members
+	 * sorted), NULL none; borrowed, valid only during the callback */
+	const char *approval;
+	int has_leaf;
+	unsigned char leaf[32];
+};
+
+struct audit_filter {
+	const char *org_id;
+	const char *delegation_id; /* NULL: any */
+	const char *agent_id;      /* NULL: any; else caller or callee */
+	const char *callee_id;     /* NULL: any */
+	const char *decision;      /* NULL: any */
+	int64_t from, to;          /* from <= ts < to */
+};
+
+#define AUDIT_KEY_NAME_MAX 64
+
 struct store;
 
 struct store_ops {
@@ -485,6 +521,43 @@ struct store_ops {
 				    int limit, int offset,
 				    int (*cb)(void *ctx, const struct notify_delivery *d),
 				    void *ctx);
+	/*
+	 * The verifiable audit log (docs/audit.md; migration 0006). The tree
+	 * appender: under the org's tree lock (SQLite's write lock; on
+	 * PostgreSQL the org's audit_trees row, FOR UPDATE), append to the
+	 * org's Merkle tree the audit_log entries after its size, in event_id
+	 * order, at most max of them, storing each completed subtree hash, and
+	 * stop at a gap in event ids. *size is the tree size after, *appended
+	 * how many were added. max 0 only reads the size.
+	 */
+	int (*audit_extend)(struct store *s, const char *org_id, int max, int64_t now,
+			    int64_t *size, int *appended);
+	/* The org's tree size and its last audit event id (orgs.audit_seq). */
+	int (*audit_sizes)(struct store *s, const char *org_id, int64_t *size, int64_t *seq);
+	/* Stored subtree hashes (level[i], idx[i]) of the org's tree into
+	 * out[i]; INTERNAL when one is missing. */
+	int (*audit_nodes)(struct store *s, const char *org_id, size_t n, const int *level,
+			   const uint64_t *idx, unsigned char (*out)[32]);
+	/* Entries matching f, newest first (event_id desc). */
+	int (*audit_list)(struct store *s, const struct audit_filter *f, int limit, int offset,
+			  int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+	/* Entries with after < event_id <= last, oldest first, at most limit,
+	 * each with its stored leaf hash (the export's pages). */
+	int (*audit_scan)(struct store *s, const char *org_id, int64_t after, int64_t last,
+			  int limit, int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+	/* The smallest and largest event_id of the org's entries with from <=
+	 * ts < to (0, 0 when none). */
+	int (*audit_range)(struct store *s, const char *org_id, int64_t from, int64_t to,
+			   int64_t *first, int64_t *last);
+	/* Orgs whose tree is behind their audit log, at most limit. */
+	int (*audit_lagging)(struct store *s, int limit,
+			     int (*cb)(void *ctx, const char *org_id), void *ctx);
+	/* A server-wide sealed key by name (*sealed malloc'd; caller frees). */
+	int (*server_key_get)(struct store *s, const char *name, unsigned char **sealed,
+			      size_t *len);
+	/* Store it unless one of that name exists (CONFLICT then). */
+	int (*server_key_add)(struct store *s, const char *name, const unsigned char *sealed,
+			      size_t len, int64_t now);
 };
 
 struct store {

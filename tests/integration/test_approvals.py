@@ -3,6 +3,7 @@ sends to approval waits as pending_approval with its hold; an approval
 dispatches it once and it settles like any other, a rejection ends it
 blocked and unbilled, a deadline ends it expired (also across a restart),
 and only a live key of its org can decide, once."""
+import json
 import threading
 import time
 
@@ -234,3 +235,49 @@ def test_cli_approvals(server, callee, nexra_bin):
     rc, _, err = cli.run("approvals", "approve")
     assert rc != 0 and "approvals approve" in err
     assert callee.count(gated) == 1
+
+
+def test_the_decision_is_in_the_verifiable_audit_entry(server, callee, nexra_bin, tmp_path):
+    import os
+    import subprocess
+
+    from test_audit import entries_of, export, public_key, py_verify
+
+    w = DelegationOrg(server, callee, policy=hitl_policy())
+    gated = w.add_callee(capability="analysis", behaviour=ok(cost=0.02))
+    a = pending(w, gated, cap=0.20)
+    r = pending(w, gated, cap=0.20)
+    expect_ok(w.admin.post(f"/v1/delegations/{a['delegation_id']}/approve",
+                           {"approver": "Zoë \"ops\" <z@acme.test>"}), 200)
+    expect_ok(w.admin.post(f"/v1/delegations/{r['delegation_id']}/reject",
+                           {"reason": "line one\nline two, with a comma"}), 200)
+    name = key_name(w)
+    (ea,) = expect_ok(w.admin.get("/v1/audit/log", params={"delegation_id": a["delegation_id"]}))
+    (er,) = expect_ok(w.admin.get("/v1/audit/log", params={"delegation_id": r["delegation_id"]}))
+    assert ea["approval"]["decision"] == "approved" and ea["decision"] == "ALLOW"
+    assert ea["approval"]["approver"] == "Zoë \"ops\" <z@acme.test>"
+    assert ea["approval"]["decided_by"]["key_name"] == name
+    assert er["approval"]["decision"] == "rejected" and er["decision"] == "BLOCK"
+    assert er["approval"]["reason"] == "line one\nline two, with a comma"
+    # the exports carry it and verify, JSONL and CSV, inside and outside Nexra
+    pk, _ = public_key(w.admin)
+    body = export(w.admin)
+    objs = [json.loads(e) for e in entries_of(body)]
+    assert sorted(o["approval"]["decision"] for o in objs) == ["approved", "rejected"]
+    f = tmp_path / "log.jsonl"
+    f.write_bytes(body)
+    assert py_verify(str(f), pk) == (2, 2)
+    c = tmp_path / "log.csv"
+    c.write_bytes(export(w.admin, "csv"))
+    for path in (f, c):
+        p = subprocess.run([nexra_bin, "audit", "verify", str(path), "--public-key", pk],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # a changed decision is caught
+    bad = c.read_bytes().replace(b"line two", b"line 2")
+    assert bad != c.read_bytes()
+    c.write_bytes(bad)
+    p = subprocess.run([nexra_bin, "audit", "verify", str(c), "--public-key", pk],
+                       capture_output=True, text=True)
+    assert p.returncode != 0, p.stdout
+    assert os.path.exists(c)

@@ -754,7 +754,7 @@ LEDGER_CASE(circuit_breaker_window)
 	ASSERT_EQ(fail_with_breaker(s, &d[2], T + 1, 3, 60, &opened), 0);
 	ASSERT_EQ(opened, 0); /* 3 failures in all, only 2 in the window */
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
-	ASSERT_STR_EQ(status, "active");
+	ASSERT_STR_EQ(status, "probationary"); /* not paused; demoted (TRUST_DEMOTE_AFTER) */
 	ASSERT_EQ(raw_i64("SELECT count(*) FROM agent_failures WHERE org_id = $1 AND agent_id = $2",
 			  a.org.org_id, "research-1"), 3);
 
@@ -763,19 +763,19 @@ LEDGER_CASE(circuit_breaker_window)
 	ASSERT_EQ(opened, 1);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
 	ASSERT_STR_EQ(status, "paused");
-	ASSERT_STR_EQ(prior, "active");
+	ASSERT_STR_EQ(prior, "probationary");
 
 	/* already open: not opened again, prior status kept */
 	ASSERT_EQ(fail_with_breaker(s, &d[4], T + 3, 3, 60, &opened), 0);
 	ASSERT_EQ(opened, 0);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
 	ASSERT_STR_EQ(status, "paused");
-	ASSERT_STR_EQ(prior, "active");
+	ASSERT_STR_EQ(prior, "probationary");
 
 	/* activation restores what it was */
 	ASSERT_EQ(s->ops->agent_set_paused(s, a.org.org_id, "research-1", 0, T + 4), 0);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
-	ASSERT_STR_EQ(status, "active");
+	ASSERT_STR_EQ(status, "probationary");
 }
 
 /* A probationary callee pauses with prior_status probationary. */
@@ -827,6 +827,38 @@ LEDGER_CASE(promotion_after_completions)
 	}
 	ASSERT_EQ(agent_counter("completed_count", a.org.org_id, "research-1"), 3);
 	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 4);
+}
+
+/* Three failures in a row send an active callee back to probation, and its
+ * completions count again from 0 (TRUST_DEMOTE_AFTER, docs/trust.md). */
+LEDGER_CASE(demotion_after_failures)
+{
+	struct org_fix a;
+	struct delegation d[9], x;
+	struct ledger_op op;
+	char status[16], prior[16];
+	const char *outcome[9] = {"failed", "failed", "completed", "failed", "timed_out", "failed",
+				  "completed", "completed", "completed"};
+	const char *want[9] = {"active", "active", "active", "active", "active", "probationary",
+			       "probationary", "probationary", "active"};
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.8), 0);
+	for (int i = 0; i < 9; i++) {
+		del_init(&d[i], a.org.org_id, "research-1", CAP, "dispatched", -1, T0 + i);
+		ASSERT_EQ(open1(s, &d[i], T0 + i), 0);
+	}
+	for (int i = 0; i < 9; i++) {
+		settle_init(&x, &d[i], outcome[i], 1000);
+		op_settle(&op, &x, outcome[i][0] == 'c' ? 1.0 : 0.0, T0 + 10 + i);
+		op.promote_after = 3;
+		ASSERT_EQ(apply1(s, &op), 0);
+		ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
+		ASSERT_STR_EQ(status, want[i]);
+	}
+	ASSERT_EQ(agent_counter("completed_count", a.org.org_id, "research-1"), 3);
+	ASSERT_EQ(agent_counter("failure_streak", a.org.org_id, "research-1"), 0);
+	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 9);
 }
 
 LEDGER_CASE(blocked_at_open_is_settled)
@@ -998,9 +1030,9 @@ LEDGER_CASE(decide_approve_dispatches_and_settles_with_the_decision)
 	ASSERT_EQ(billing_rows_of(d.rec.delegation_id), 1);
 	ASSERT_EQ(raw("SELECT approval FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
 		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
-	ASSERT_STR_EQ(v, "{\"decision\":\"approved\",\"decided_by\":{\"key_id\":\"key_ops\","
-			 "\"key_name\":\"ops console\"},\"approver\":\"dana@acme.test\","
-			 "\"decided_at\":\"2023-11-14T22:13:30Z\",\"reason\":null}");
+	ASSERT_STR_EQ(v, "{\"approver\":\"dana@acme.test\",\"decided_at\":\"2023-11-14T22:13:30Z\","
+			 "\"decided_by\":{\"key_id\":\"key_ops\",\"key_name\":\"ops console\"},"
+			 "\"decision\":\"approved\",\"reason\":null}");
 }
 
 LEDGER_CASE(decide_reject_settles_blocked_and_releases)

@@ -526,7 +526,8 @@ TEST(ledger_pg_idempotency_billing_circuit)
 	ASSERT_EQ(op.circuit_opened, 1);
 	ASSERT_EQ(pg.s->ops->agent_get(pg.s, pg.org, "callee", &a), 0);
 	ASSERT_STR_EQ(a.status, "paused");
-	ASSERT_STR_EQ(a.prior_status, "active");
+	/* three failures in a row demoted it first (TRUST_DEMOTE_AFTER) */
+	ASSERT_STR_EQ(a.prior_status, "probationary");
 	ASSERT_EQ(a.updated_at, T0 + 170);
 	agent_release(&a);
 	fx_close(&pg);
