@@ -4,6 +4,7 @@
  * rows of the same shape.
  */
 #include "auth/api.h"
+#include "billing/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
 #include "http/service.h"
@@ -40,6 +41,12 @@ const struct route routes[] = {
 	{"POST", "/v1/delegate", api_delegate, 0},
 	{"GET", "/v1/delegations", api_delegation_list, 0},
 	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
+
+	{"PUT", "/v1/billing/stripe", api_billing_stripe_put, 0},
+	{"GET", "/v1/billing/stripe", api_billing_stripe_get, 0},
+	{"DELETE", "/v1/billing/stripe", api_billing_stripe_delete, 0},
+	{"GET", "/v1/billing/events", api_billing_event_list, 0},
+	{"POST", "/v1/billing/events/{billing_id}/retry", api_billing_event_retry, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -17,6 +17,7 @@
 
 struct metrics;
 struct delegator;
+struct billing_dispatcher;
 
 struct app {
 	const struct config *cfg;
@@ -26,6 +27,7 @@ struct app {
 	struct stackcache stacks;  /* compiled policy stacks per org */
 	struct schemacache schemas; /* compiled agent I/O schemas */
 	struct delegator *delegator; /* ledger writer, outbound client, sweeper */
+	struct billing_dispatcher *billing; /* delivers the billing outbox to Stripe */
 	unsigned char master_key[SEAL_KEY_LEN];
 	atomic_int in_flight;     /* requests received and not yet completed */
 	atomic_int shutting_down; /* set on SIGTERM/SIGINT */

@@ -22,6 +22,7 @@ struct config {
 	int limit_starter;         /* requests per minute; 0 = unlimited */
 	int limit_growth;
 	int shutdown_grace_s;      /* how long in-flight requests may take on stop */
+	char stripe_api_base[512]; /* Stripe's API root, no trailing slash */
 };
 
 /* Fill cfg from argv (after "serve"), the environment and defaults. On a

@@ -18,6 +18,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "billing/dispatcher.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
 #include "http/metrics.h"
@@ -25,7 +26,7 @@
 #include "serve/app.h"
 #include "core/banned.h"
 
-#define POOL_EXTRA 2
+#define POOL_EXTRA 3 /* the sweeper, the ledger writer, the billing dispatcher */
 
 /* mkdir -p of the parent directory of path (one level is enough for
  * ./var/nexra.db, and deeper trees are the operator's to create). */
@@ -81,13 +82,20 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return E(INTERNAL);
 	}
 	rc = delegator_new(app, &app->delegator);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the delegation threads");
+		return rc;
+	}
+	rc = billing_dispatcher_new(app, &app->billing);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the billing dispatcher");
 	return rc;
 }
 
 static void stop(struct app *app)
 {
+	billing_dispatcher_free(app->billing);
+	app->billing = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->store)
