@@ -5,7 +5,9 @@
  * connections and helpers through pg_int.h.
  *
  * A claim is one statement: an UPDATE of the rows a sub-select picked
- * with FOR UPDATE SKIP LOCKED. Two processes claiming at once lock
+ * with FOR UPDATE SKIP LOCKED, in a MATERIALIZED CTE so that it runs
+ * exactly once (as an IN (...) sub-select the planner may run it again
+ * and lock and update more than LIMIT rows). Two processes claiming at once lock
  * disjoint rows (each skips what the other holds); a row whose lease was
  * committed by another claim after this statement's snapshot was taken is
  * re-checked against its newest version when it is locked (READ
@@ -28,6 +30,12 @@ _Static_assert(PG_BILLING_SLOT0 + B__COUNT <= PG_EXT_STMT_MAX, "pg_int.h: raise 
 	"billing_id, org_id, delegation_id, caller_agent_id, callee_agent_id, amount_micros, " \
 	"currency, period, state, attempts, next_attempt_at, last_error, created_at, sent_at"
 
+/* The same, of the UPDATE's target b (the claim joins another relation). */
+#define EV_COLS_B                                                                           \
+	"b.billing_id, b.org_id, b.delegation_id, b.caller_agent_id, b.callee_agent_id, "      \
+	"b.amount_micros, b.currency, b.period, b.state, b.attempts, b.next_attempt_at, "      \
+	"b.last_error, b.created_at, b.sent_at"
+
 static const struct {
 	const char *name;
 	const char *sql;
@@ -42,15 +50,14 @@ static const struct {
 				       "updated_at FROM billing_settings WHERE org_id = $1 AND mode = $2"},
 	[B_SET_DEL] = {"bill_set_del", "DELETE FROM billing_settings WHERE org_id = $1 AND mode = $2"},
 	[B_CLAIM] = {"bill_claim",
-		     "UPDATE billing_events SET lease_owner = $2, lease_until = $3, "
-		     "attempts = attempts + 1 "
-		     "WHERE state = 'pending' AND lease_until <= $1 AND billing_id IN ("
-		     "SELECT e.billing_id FROM billing_events e WHERE e.state = 'pending' "
-		     "AND e.next_attempt_at <= $1 AND e.lease_until <= $1 "
+		     "WITH picked AS MATERIALIZED (SELECT e.billing_id FROM billing_events e "
+		     "WHERE e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 "
 		     "AND EXISTS (SELECT 1 FROM billing_settings s WHERE s.org_id = e.org_id "
 		     "AND s.mode = 'live') "
 		     "ORDER BY e.next_attempt_at, e.billing_id LIMIT $4 FOR UPDATE OF e SKIP LOCKED) "
-		     "RETURNING " EV_COLS},
+		     "UPDATE billing_events b SET lease_owner = $2, lease_until = $3, "
+		     "attempts = b.attempts + 1 FROM picked WHERE b.billing_id = picked.billing_id "
+		     "RETURNING " EV_COLS_B},
 	[B_SENT] = {"bill_sent", "UPDATE billing_events SET state = 'sent', sent_at = $2, "
 				 "lease_until = 0, lease_owner = '' "
 				 "WHERE billing_id = $1 AND state = 'pending'"},

@@ -257,3 +257,178 @@ def test_a_permanent_error_is_dead_until_retried(start_server, backend, callee, 
     assert done[0]["attempts"] == 2
     assert fake.errors == []
     assert srv_metrics(srv)['nexra_billing_dispatch_total{outcome="dead"}'] == 1
+
+
+# --------------------------------------------------------------------------
+# crashes and several processes
+
+def test_killed_between_stripes_answer_and_the_commit(start_server, backend, callee, fake):
+    """SIGKILL right after Stripe answered: the row is still pending under
+    the dead process's lease; the next process sends it again when the
+    lease runs out, and Stripe replays its first answer (no second effect)."""
+    srv = stripe_server(start_server, fake, backend)
+    w = DelegationOrg(srv, callee)
+    cid = w.add_callee(price=0.01, behaviour=ok(cost=0.0123))
+    ids = completed(w, 3, cid)
+    killed = []
+
+    def kill_once(hit):
+        if not killed and hit.kind == "effect":
+            killed.append(hit.identifier)
+            srv.kill()
+
+    fake.on_answer = kill_once
+    connect(w, fake)
+    assert wait_for(lambda: killed and srv.proc.poll() is not None, 15)
+    fake.on_answer = None
+    srv2 = start_server.restart_of(srv)
+    w.admin = Api(srv2, w.live_key)
+    assert fake.wait_effects(ids, LEASE_S + 15), fake.effect_ids()
+    assert wait_for(lambda: len(events(w, "sent")) == 3, LEASE_S + 15)
+    assert fake.errors == []
+    assert fake.effect_ids() == set(ids)
+    replays = [h for h in fake.hits if h.kind == "replay"]
+    assert replays and all(h.identifier in killed or h.identifier in ids for h in replays)
+    assert killed[0] in {h.identifier for h in replays}, "the killed one was sent again"
+    assert all(len([h for h in fake.hits_for(i) if h.kind == "effect"]) == 1 for i in ids)
+
+
+def test_two_processes_on_postgres_never_send_an_event_twice(start_server, callee, fake,
+                                                             request):
+    if "postgres" not in os.environ.get("NEXRA_TEST_BACKENDS", "sqlite,postgres"):
+        pytest.skip("PostgreSQL not selected")
+    a = stripe_server(start_server, fake, "postgres")
+    b = stripe_server(start_server, fake, "postgres", db=a.db,
+                      env={"NEXRA_MASTER_KEY": open(a.master_key_path).read().strip()})
+    w = DelegationOrg(a, callee)
+    cid = w.add_callee(price=0.01, behaviour=ok(cost=0.0123))
+    from concurrent.futures import ThreadPoolExecutor
+    n = 400
+
+    def one(i):
+        srv = a if i % 2 else b
+        r = Api(srv, w.live_key, agent_id=w.caller_id).post("/v1/delegate", w.body(cid, cap=0.05))
+        return expect_ok(r)["delegation_id"]
+
+    with ThreadPoolExecutor(16) as ex:
+        ids = list(ex.map(one, range(n)))
+    assert fake.hits == []  # nothing is sent before the org connects
+    connect(w, fake)  # both dispatchers now find 400 due events at once
+    assert fake.wait_effects(ids, 60), (len(fake.effect_ids()), a.pg.psql(
+        a.pg_dbname, "SELECT state, attempts, lease_until, lease_owner, next_attempt_at, "
+        "extract(epoch from now())::bigint FROM billing_events WHERE state <> 'sent' LIMIT 5"))
+    assert fake.errors == []
+    per_id = {}
+    for h in fake.hits:
+        per_id[h.identifier] = per_id.get(h.identifier, 0) + 1
+    assert per_id == {i: 1 for i in ids}, "every event was sent exactly once"
+    assert wait_for(lambda: len(events(w, "sent")) == n, 10)
+    sa = srv_metrics(a)['nexra_billing_dispatch_total{outcome="sent"}']
+    sb = srv_metrics(b)['nexra_billing_dispatch_total{outcome="sent"}']
+    assert sa + sb == n and sa > 0 and sb > 0, (sa, sb)  # both dispatchers took a share
+
+
+def test_sigkill_during_a_stream_of_2000_delegations_loses_and_doubles_nothing(
+        start_server, backend, callee, fake):
+    """nexra serve is SIGKILLed again and again while 2,000 delegations
+    stream in (and their events go out): each logical delegation is driven
+    with an Idempotency-Key until it completes, and in the end Stripe has
+    exactly the 2,000 completed delegations, each with one effect."""
+    import random
+    import threading
+    import requests
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, workers = 2000, 12
+    srv = stripe_server(start_server, fake, backend)
+    w = DelegationOrg(srv, callee)
+    cid = w.add_callee(price=0.01, behaviour=ok(cost=0.0123))
+    fake.push(answer(500), answer(429, retry_after=1))
+    connect(w, fake)
+    cur = {"srv": srv}
+    lock = threading.Lock()
+    done, later = {}, []
+    stop_killing = threading.Event()
+    kills = []
+
+    def attempt(i, gen):
+        """One try: 'done', 'again' (same key), 'later' (an orphan still
+        open under this key) or 'new' (the key's delegation did not complete)."""
+        s = cur["srv"]
+        try:
+            r = requests.post(s.url + "/v1/delegate", json=w.body(cid, cap=0.05, timeout_ms=1000),
+                              headers={"Authorization": f"Bearer {w.live_key}",
+                                       "X-Agent-ID": w.caller_id,
+                                       "Idempotency-Key": f"k{i}-{gen}"}, timeout=10)
+        except requests.RequestException:
+            return "again"
+        if r.status_code == 200:
+            d = r.json()["data"]
+            assert d["status"] == "completed", d
+            with lock:
+                done[i] = d["delegation_id"]
+            return "done"
+        if r.status_code == 409:
+            return "later"
+        if r.status_code in (502, 504):  # settled failed / timed_out by a kill: not billed
+            return "new"
+        return "again"  # 503 while stopping and the like
+
+    def drive(i, gen=0, patient=False):
+        while True:
+            res = attempt(i, gen)
+            if res == "done":
+                return
+            if res == "new":
+                gen += 1
+            elif res == "later":
+                if not patient:
+                    with lock:
+                        later.append((i, gen))
+                    return
+                time.sleep(0.5)
+            else:
+                time.sleep(0.05)
+
+    def killer():
+        while not stop_killing.is_set():
+            time.sleep(random.uniform(0.6, 1.4))
+            if stop_killing.is_set():
+                return
+            s = cur["srv"]
+            s.kill()
+            kills.append(time.time())
+            cur["srv"] = start_server.restart_of(s)
+
+    kt = threading.Thread(target=killer)
+    kt.start()
+    try:
+        with ThreadPoolExecutor(workers) as ex:
+            futs = [ex.submit(drive, i) for i in range(n)]
+            for k, f in enumerate(futs):
+                f.result()
+                if k == int(n * 0.9):
+                    stop_killing.set()
+    finally:
+        stop_killing.set()
+        kt.join()
+    # keys whose delegation was open in a killed process: the sweeper of
+    # the live one settles them timed_out, then a new key takes over
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(lambda ig: drive(ig[0], ig[1], patient=True), list(later)))
+    assert len(kills) >= 3, kills
+    assert sorted(done) == list(range(n))
+    ids = set(done.values())
+    assert len(ids) == n
+    w.admin = Api(cur["srv"], w.live_key)
+    stored = {d["delegation_id"] for d in w.list_all(status="completed")}
+    assert stored == ids, "only the answered ones completed"
+    assert fake.wait_effects(ids, LEASE_S + 30), len(ids - fake.effect_ids())
+    assert fake.errors == []
+    assert fake.effect_ids() == ids  # 2,000 distinct identifiers, none missing, none extra
+    assert all(len([h for h in fake.hits_for(i) if h.kind == "effect"]) == 1 for i in ids)
+    assert wait_for(lambda: len(events(w, "sent")) == n, LEASE_S + 15)
+    assert events(w, "pending") == [] and events(w, "dead") == []
+    replays = sum(1 for h in fake.hits if h.kind == "replay")
+    print(f"{backend}: {len(kills)} kills, {len(fake.hits)} requests at Stripe, "
+          f"{replays} idempotent replays, {len(later)} keys left open by a kill")
