@@ -97,13 +97,15 @@ static struct org_conn *org_for(struct billing_dispatcher *d, const char *org_id
 {
 	struct store *st = d->app->store;
 	struct org_conn *o;
+	size_t len = strnlen(org_id, ID_MAX - 1);
 
 	for (int i = 0; i < d->norgs; i++)
 		if (!strcmp(d->orgs[i].org_id, org_id))
 			return &d->orgs[i];
 	o = &d->orgs[d->norgs++];
 	memset(o, 0, sizeof(*o));
-	snprintf(o->org_id, sizeof(o->org_id), "%s", org_id);
+	memcpy(o->org_id, org_id, len); /* org_id points into d too: no snprintf */
+	o->org_id[len] = '\0';
 	o->rc = st->ops->billing_settings_get(st, org_id, "live", &o->set);
 	if (!o->rc)
 		o->rc = billing_open_secret(d->app->master_key, &o->set, &o->secret,
