@@ -75,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 512  # two dispatchers open 128 connections at once
 
     def handle_error(self, request, client_address):
         pass
