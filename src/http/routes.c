@@ -6,6 +6,7 @@
 #include "approvals/api.h"
 #include "audit/api.h"
 #include "auth/api.h"
+#include "billing/api.h"
 #include "delegation/api.h"
 #include "http/router.h"
 #include "http/service.h"
@@ -57,6 +58,12 @@ const struct route routes[] = {
 	{"GET", "/v1/audit/log", api_audit_list, 0},
 	{"GET", "/v1/audit/log/export", api_audit_export, 0},
 	{"GET", "/v1/audit/log/{event_id}/proof", api_audit_proof, 0},
+
+	{"PUT", "/v1/billing/stripe", api_billing_stripe_put, 0},
+	{"GET", "/v1/billing/stripe", api_billing_stripe_get, 0},
+	{"DELETE", "/v1/billing/stripe", api_billing_stripe_delete, 0},
+	{"GET", "/v1/billing/events", api_billing_event_list, 0},
+	{"POST", "/v1/billing/events/{billing_id}/retry", api_billing_event_retry, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -20,6 +20,7 @@ struct metrics;
 struct delegator;
 struct notifier;
 struct audit_appender;
+struct billing_dispatcher;
 
 struct app {
 	const struct config *cfg;
@@ -30,6 +31,7 @@ struct app {
 	struct schemacache schemas; /* compiled agent I/O schemas */
 	struct delegator *delegator; /* ledger writer, outbound client, sweeper */
 	struct notifier *notifier;   /* approval notifications and budget alerts */
+	struct billing_dispatcher *billing; /* delivers the billing outbox to Stripe */
 	unsigned char master_key[SEAL_KEY_LEN];
 	struct audit_signer audit_key; /* signs audit checkpoints (audit/log.h) */
 	struct audit_appender *appender; /* background audit tree appender */

@@ -187,6 +187,27 @@ static int set_notify_retry(struct config *c, const char *v, char *msg, size_t m
 	return 0;
 }
 
+/* http(s)://host[:port][/path] without a query; a trailing slash is dropped.
+ * Plain http only with --dev (checked by config_load once all are read). */
+static int set_stripe_base(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	size_t n = strlen(v);
+
+	if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strpbrk(v, "?# \t") ||
+	    n <= 8) {
+		snprintf(msg, msgsz, "--stripe-api-base must be an http(s):// URL, got '%s'", v);
+		return E(VALIDATION);
+	}
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if (n >= sizeof(c->stripe_api_base)) {
+		snprintf(msg, msgsz, "--stripe-api-base is too long");
+		return E(VALIDATION);
+	}
+	snprintf(c->stripe_api_base, sizeof(c->stripe_api_base), "%.*s", (int)n, v);
+	return 0;
+}
+
 /* "starter=100,growth=1000"; a value of 0 or "off" means unlimited. */
 static int set_limits(struct config *c, const char *v, char *msg, size_t msgsz)
 {
@@ -239,6 +260,7 @@ static const struct key keys[] = {
 	{"--threads", "NEXRA_THREADS", 0, set_threads, "HTTP worker threads (default: number of CPUs)"},
 	{"--rate-limits", "NEXRA_RATE_LIMITS", 0, set_limits, "per-plan requests/min, e.g. starter=100,growth=1000 (0 or off: unlimited)"},
 	{"--shutdown-grace", "NEXRA_SHUTDOWN_GRACE", 0, set_grace, "seconds in-flight requests may take after SIGTERM (default 10)"},
+	{"--stripe-api-base", "NEXRA_STRIPE_API_BASE", 0, set_stripe_base, "Stripe API root for billing delivery (default https://api.stripe.com; http:// only with --dev)"},
 	{"--public-url", "NEXRA_PUBLIC_URL", 0, set_public_url, "base URL of this API for links in notifications (default: paths only)"},
 	{"--smtp-url", "NEXRA_SMTP_URL", 0, set_smtp_url, "SMTP server for email channels: smtp://HOST[:PORT] or smtps://..."},
 	{"--smtp-from", "NEXRA_SMTP_FROM", 0, set_smtp_from, "sender address of notification emails (default nexra@localhost.localdomain)"},
@@ -268,6 +290,7 @@ static void defaults(struct config *c)
 	c->limit_starter = 100;
 	c->limit_growth = 1000;
 	c->shutdown_grace_s = 10;
+	snprintf(c->stripe_api_base, sizeof(c->stripe_api_base), "https://api.stripe.com");
 	snprintf(c->smtp_from, sizeof(c->smtp_from), "nexra@localhost.localdomain");
 	c->notify_retry_s = 5;
 }
@@ -338,6 +361,10 @@ int config_load(struct config *c, int argc, char **argv, char *msg, size_t msgsz
 	}
 	if (!signup_set)
 		c->signup = c->dev ? SIGNUP_OPEN : SIGNUP_ADMIN;
+	if (!c->dev && strncmp(c->stripe_api_base, "https://", 8)) {
+		snprintf(msg, msgsz, "--stripe-api-base must be https:// outside --dev");
+		return E(VALIDATION);
+	}
 	default_key_file(c);
 	return 0;
 }

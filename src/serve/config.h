@@ -28,6 +28,7 @@ struct config {
 	char smtp_user[256];       /* --smtp-user */
 	char smtp_password[256];   /* NEXRA_SMTP_PASSWORD */
 	int notify_retry_s;        /* first retry delay of a failed notification */
+	char stripe_api_base[512]; /* Stripe's API root, no trailing slash */
 };
 
 /* Fill cfg from argv (after "serve"), the environment and defaults. On a

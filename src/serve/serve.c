@@ -22,6 +22,7 @@
 #include "audit/log.h"
 #include "core/log.h"
 #include "core/timefmt.h"
+#include "billing/dispatcher.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
 #include "http/metrics.h"
@@ -29,7 +30,7 @@
 #include "serve/app.h"
 #include "core/banned.h"
 
-#define POOL_EXTRA 2
+#define POOL_EXTRA 5 /* sweeper, ledger writer, billing dispatcher, notifier, audit appender */
 
 /* mkdir -p of the parent directory of path (one level is enough for
  * ./var/nexra.db, and deeper trees are the operator's to create). */
@@ -101,8 +102,13 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		return rc;
 	}
 	rc = audit_appender_new(app->store, &app->appender);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the audit appender thread");
+		return rc;
+	}
+	rc = billing_dispatcher_new(app, &app->billing);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the billing dispatcher");
 	return rc;
 }
 
@@ -112,6 +118,8 @@ static void stop(struct app *app)
 	app->notifier = NULL;
 	audit_appender_free(app->appender);
 	app->appender = NULL;
+	billing_dispatcher_free(app->billing);
+	app->billing = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->store)

@@ -1,5 +1,6 @@
 /*
- * What the PostgreSQL backend's files share (postgres.c, pg_ledger.c): a
+ * What the PostgreSQL backend's files share (postgres.c, pg_ledger.c,
+ * pg_billing.c): a
  * connection taken from the store's pool, statements prepared once per
  * session, parameters as text, columns read back from text. Not for use
  * outside src/store/.
@@ -23,7 +24,8 @@
 
 #define PARAM_MAX 30  /* the most any statement takes (nexra_ledger_open) */
 #define NUM_MAX 32    /* an int64 as "%lld" or a double as "%.17g" */
-#define PG_EXT_STMT_MAX 16 /* statements of pg_ledger.c, prepared per session */
+#define PG_EXT_STMT_MAX 32 /* statements of pg_ledger.c and pg_billing.c, per session */
+#define PG_BILLING_SLOT0 16 /* pg_billing.c's slots start here (pg_ledger.c's below) */
 
 struct pconn; /* one pooled connection (postgres.c) */
 
@@ -45,6 +47,11 @@ int pg_prepare_ext(struct pconn *c, unsigned slot, const char *name, const char 
 int pg_check(struct pconn *c, const PGresult *r, int constraint_conflicts);
 /* E(INTERNAL), with "postgres: " + what (on one line) as the last error. */
 int pg_internal(const char *what);
+/* Run q (no parameters, rows ignored): 0 or the error pg_check gives. */
+int pg_exec(struct pconn *c, const char *q);
+/* A bytea column as a malloc'd buffer (at least 1 byte; free() frees it);
+ * NULL when out of memory. */
+unsigned char *pg_col_bytes(const PGresult *r, int row, int col, size_t *len);
 
 /* The ledger operations (pg_ledger.c), for postgres.c's function table. */
 int pg_ledger_apply(struct store *s, struct ledger_op *ops, size_t n);
@@ -97,6 +104,20 @@ int pg_audit_lagging(struct store *s, int limit, int (*cb)(void *ctx, const char
 int pg_server_key_get(struct store *s, const char *name, unsigned char **sealed, size_t *len);
 int pg_server_key_add(struct store *s, const char *name, const unsigned char *sealed, size_t len,
 		      int64_t now);
+/* Billing delivery (pg_billing.c). */
+int pg_billing_settings_put(struct store *s, const struct billing_settings *b);
+int pg_billing_settings_get(struct store *s, const char *org_id, const char *mode,
+			    struct billing_settings *out);
+int pg_billing_settings_delete(struct store *s, const char *org_id, const char *mode);
+int pg_billing_claim(struct store *s, int64_t now, int64_t lease_until, const char *owner,
+		     struct billing_event *out, int max, int *n);
+int pg_billing_finish(struct store *s, const char *owner, const struct billing_result *res,
+		      size_t n, int64_t now);
+int pg_billing_list(struct store *s, const char *org_id, const char *state, int limit,
+		    int offset, int (*cb)(void *ctx, const struct billing_event *e), void *ctx);
+int pg_billing_retry(struct store *s, const char *org_id, const char *billing_id, int64_t now,
+		     struct billing_event *out);
+int pg_billing_count(struct store *s, const char *state, int64_t *n);
 
 /* ---- parameters --------------------------------------------------------- */
 

@@ -110,7 +110,7 @@ static const struct {
 				    "WHERE org_id = $1 AND period = $2"},
 };
 
-_Static_assert(L__COUNT <= PG_EXT_STMT_MAX, "pg_int.h: raise PG_EXT_STMT_MAX");
+_Static_assert(L__COUNT <= PG_BILLING_SLOT0, "pg_int.h: raise PG_BILLING_SLOT0");
 
 /* Run statement id with p. On 0, *res holds the result (caller PQclears). */
 static int lquery(struct pconn *c, enum lstmt id, const struct params *p, PGresult **res)

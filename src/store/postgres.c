@@ -160,7 +160,7 @@ struct pconn {
 	PGconn *conn;
 	int ready;                        /* session settings applied */
 	unsigned char prepared[S__COUNT]; /* statement prepared on this session */
-	unsigned char ext_prepared[PG_EXT_STMT_MAX]; /* pg_ledger.c's, likewise */
+	unsigned char ext_prepared[PG_EXT_STMT_MAX]; /* pg_ledger.c's, pg_billing.c's */
 };
 
 struct pg_store {
@@ -466,6 +466,16 @@ int pg_check(struct pconn *c, const PGresult *r, int constraint_conflicts)
 int pg_internal(const char *what)
 {
 	return internal(what);
+}
+
+int pg_exec(struct pconn *c, const char *q)
+{
+	return exec_sql(c, q);
+}
+
+unsigned char *pg_col_bytes(const PGresult *r, int row, int col, size_t *len)
+{
+	return col_bytes(r, row, col, len);
 }
 
 /* ---- operations --------------------------------------------------------- */
@@ -1288,6 +1298,14 @@ static const struct store_ops pg_ops = {
 	.audit_lagging = pg_audit_lagging,
 	.server_key_get = pg_server_key_get,
 	.server_key_add = pg_server_key_add,
+	.billing_settings_put = pg_billing_settings_put,
+	.billing_settings_get = pg_billing_settings_get,
+	.billing_settings_delete = pg_billing_settings_delete,
+	.billing_claim = pg_billing_claim,
+	.billing_finish = pg_billing_finish,
+	.billing_list = pg_billing_list,
+	.billing_retry = pg_billing_retry,
+	.billing_count = pg_billing_count,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

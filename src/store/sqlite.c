@@ -16,8 +16,8 @@
  * process on the file (store/keycache.h, store/shmgen.h): writes that can
  * change a cached row bump their counter after they commit.
  *
- * The delegation ledger (ledger_apply and its reads) is in sqlite_ledger.c;
- * sqlite_int.h holds what the two files share.
+ * The delegation ledger (ledger_apply and its reads) is in sqlite_ledger.c,
+ * billing delivery in sqlite_billing.c; sqlite_int.h holds what they share.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -1013,6 +1013,8 @@ static void conn_close(struct sconn *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < SQLITE_LEDGER_STMTS; i++)
 		sqlite3_finalize(c->ledger[i]);
+	for (int i = 0; i < SQLITE_BILLING_STMTS; i++)
+		sqlite3_finalize(c->billing[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1079,6 +1081,14 @@ static const struct store_ops sqlite_ops = {
 	.audit_lagging = sqlite_audit_lagging,
 	.server_key_get = sqlite_server_key_get,
 	.server_key_add = sqlite_server_key_add,
+	.billing_settings_put = sqlite_billing_settings_put,
+	.billing_settings_get = sqlite_billing_settings_get,
+	.billing_settings_delete = sqlite_billing_settings_delete,
+	.billing_claim = sqlite_billing_claim,
+	.billing_finish = sqlite_billing_finish,
+	.billing_list = sqlite_billing_list,
+	.billing_retry = sqlite_billing_retry,
+	.billing_count = sqlite_billing_count,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -1,12 +1,13 @@
 /*
  * Internals shared by the files of the SQLite backend (sqlite.c: the
  * connection pool, the core operations and the function table;
- * sqlite_ledger.c: the delegation ledger). Nothing outside src/store/sqlite*
- * includes this.
+ * sqlite_ledger.c: the delegation ledger; sqlite_billing.c: billing
+ * delivery). Nothing outside src/store/sqlite* includes this.
  *
- * A connection carries two tables of prepared statements: sqlite.c's
+ * A connection carries three tables of prepared statements: sqlite.c's
  * (indexed by its private enum, a flexible array sized when the connection
- * is allocated) and sqlite_ledger.c's (SQLITE_LEDGER_STMTS slots). Both are
+ * is allocated), sqlite_ledger.c's (SQLITE_LEDGER_STMTS slots) and
+ * sqlite_billing.c's (SQLITE_BILLING_STMTS). All are
  * prepared on first use with SQLITE_PREPARE_PERSISTENT and finalized when the
  * connection closes.
  */
@@ -25,10 +26,12 @@
 #include "store/store.h"
 
 #define SQLITE_LEDGER_STMTS 32 /* statement slots of sqlite_ledger.c */
+#define SQLITE_BILLING_STMTS 16 /* statement slots of sqlite_billing.c */
 
 struct sconn {
 	sqlite3 *db;
 	sqlite3_stmt *ledger[SQLITE_LEDGER_STMTS];
+	sqlite3_stmt *billing[SQLITE_BILLING_STMTS];
 	sqlite3_stmt *st[]; /* sqlite.c's statements (its enum stmt) */
 };
 
@@ -159,5 +162,19 @@ int sqlite_server_key_get(struct store *s, const char *name, unsigned char **sea
 			  size_t *len);
 int sqlite_server_key_add(struct store *s, const char *name, const unsigned char *sealed,
 			  size_t len, int64_t now);
+/* Billing delivery (sqlite_billing.c); store.h documents each. */
+int sqlite_billing_settings_put(struct store *s, const struct billing_settings *b);
+int sqlite_billing_settings_get(struct store *s, const char *org_id, const char *mode,
+				struct billing_settings *out);
+int sqlite_billing_settings_delete(struct store *s, const char *org_id, const char *mode);
+int sqlite_billing_claim(struct store *s, int64_t now, int64_t lease_until, const char *owner,
+			 struct billing_event *out, int max, int *n);
+int sqlite_billing_finish(struct store *s, const char *owner, const struct billing_result *res,
+			  size_t n, int64_t now);
+int sqlite_billing_list(struct store *s, const char *org_id, const char *state, int limit,
+			int offset, int (*cb)(void *ctx, const struct billing_event *e), void *ctx);
+int sqlite_billing_retry(struct store *s, const char *org_id, const char *billing_id,
+			 int64_t now, struct billing_event *out);
+int sqlite_billing_count(struct store *s, const char *state, int64_t *n);
 
 #endif

@@ -60,7 +60,6 @@
 #include "core/banned.h"
 
 #define IDEM_TTL_SECONDS (24 * 3600)
-#define BILLING_ID_MAX (ID_MAX + 8) /* "bill_" + delegation id */
 
 enum lstmt {
 	L_BEGIN, L_COMMIT, L_ROLLBACK, L_SAVEPOINT, L_ROLLBACK_TO, L_RELEASE,

@@ -47,6 +47,13 @@ void policy_release(struct policy *p)
 	p->yaml = NULL;
 }
 
+void billing_settings_release(struct billing_settings *b)
+{
+	free(b->secret_sealed);
+	b->secret_sealed = NULL;
+	b->secret_sealed_len = 0;
+}
+
 void delegation_release(struct delegation *d)
 {
 	free(d->task_input);

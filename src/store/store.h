@@ -361,6 +361,67 @@ struct audit_filter {
 
 #define AUDIT_KEY_NAME_MAX 64
 
+/*
+ * Billing delivery (migration 0007, docs/billing.md).
+ *
+ * billing_settings: an org's Stripe connection for one key mode ("live" or
+ * "test"); the secret key is sealed by the caller (crypto/seal.h) and
+ * stored as given.
+ *
+ * billing_events are the outbox rows the ledger writes at settlement
+ * (state pending). A dispatcher claims due ones under a lease: claimed rows
+ * carry lease_owner and lease_until, and no other claim takes them until
+ * the lease has passed, in this process or any other on the database.
+ */
+#define STRIPE_FIELD_MAX 255
+#define BILLING_ID_MAX (ID_MAX + 8) /* "bill_" + delegation id */
+#define BILLING_ERROR_MAX 512
+#define BILLING_OWNER_MAX 48
+
+struct billing_settings {
+	char org_id[ID_MAX];
+	char mode[8];                 /* "live" | "test" */
+	unsigned char *secret_sealed; /* owned */
+	size_t secret_sealed_len;
+	char customer_id[STRIPE_FIELD_MAX + 1];
+	char meter_event_name[STRIPE_FIELD_MAX + 1];
+	int64_t updated_at;
+};
+
+void billing_settings_release(struct billing_settings *b); /* frees the secret; reusable */
+
+struct billing_event {
+	char billing_id[BILLING_ID_MAX];
+	char org_id[ID_MAX];
+	char delegation_id[ID_MAX];
+	char caller_agent_id[AGENT_ID_MAX + 1];
+	char callee_agent_id[AGENT_ID_MAX + 1];
+	int64_t amount_micros;
+	char currency[8];
+	char period[PERIOD_LEN];
+	char state[8];             /* pending | sent | dead */
+	int64_t attempts;          /* sends started (a claim counts one) */
+	int64_t next_attempt_at;   /* unix seconds */
+	char last_error[BILLING_ERROR_MAX];
+	int64_t created_at;        /* settlement time: the meter event's timestamp */
+	int64_t sent_at;           /* 0 until sent */
+};
+
+/* What became of one claimed event (billing_finish). */
+enum billing_outcome {
+	BILLING_SENT,    /* Stripe accepted it: state sent (whoever holds the lease) */
+	BILLING_RETRY,   /* try again at next_attempt_at, with error as last_error */
+	BILLING_DEAD,    /* permanent: state dead, error as last_error */
+	BILLING_RELEASE, /* not tried to the end (shutdown): lease dropped, due now */
+};
+
+struct billing_result {
+	const char *billing_id;
+	enum billing_outcome outcome;
+	int64_t next_attempt_at; /* RETRY */
+	const char *error;       /* RETRY, DEAD */
+};
+
 struct store;
 
 struct store_ops {
@@ -558,6 +619,40 @@ struct store_ops {
 	/* Store it unless one of that name exists (CONFLICT then). */
 	int (*server_key_add)(struct store *s, const char *name, const unsigned char *sealed,
 			      size_t len, int64_t now);
+	/* Insert or replace the org's settings for b->mode. */
+	int (*billing_settings_put)(struct store *s, const struct billing_settings *b);
+	/* NOT_FOUND when the org has none for mode. */
+	int (*billing_settings_get)(struct store *s, const char *org_id, const char *mode,
+				    struct billing_settings *out);
+	/* NOT_FOUND when there was nothing to delete. */
+	int (*billing_settings_delete)(struct store *s, const char *org_id, const char *mode);
+	/* Claim up to max due events, oldest due first, of any org that has
+	 * live settings: state pending, next_attempt_at <= now, lease_until <=
+	 * now. Each claimed row gets lease_owner = owner, lease_until =
+	 * lease_until, attempts + 1, atomically, so two claims (threads or
+	 * processes) never take the same row while its lease runs. *n claimed
+	 * rows are written to out (as they are after the claim). */
+	int (*billing_claim)(struct store *s, int64_t now, int64_t lease_until, const char *owner,
+			     struct billing_event *out, int max, int *n);
+	/* Record what became of claimed events, in one transaction. SENT
+	 * applies to a pending row whoever holds its lease (Stripe has it);
+	 * RETRY, DEAD and RELEASE only while owner still holds the lease
+	 * (otherwise another claim took it over and decides). Each clears the
+	 * lease. */
+	int (*billing_finish)(struct store *s, const char *owner, const struct billing_result *res,
+			      size_t n, int64_t now);
+	/* The org's events in state (NULL: any), newest first (created_at
+	 * desc, billing_id desc). */
+	int (*billing_list)(struct store *s, const char *org_id, const char *state, int limit,
+			    int offset, int (*cb)(void *ctx, const struct billing_event *e),
+			    void *ctx);
+	/* Put a dead event of the org back to pending, due at now, lease
+	 * cleared (attempts and last_error kept). NOT_FOUND, or CONFLICT when
+	 * it is not dead (nothing changed). *out is the row after. */
+	int (*billing_retry)(struct store *s, const char *org_id, const char *billing_id,
+			     int64_t now, struct billing_event *out);
+	/* Events of every org in state (pending | dead), for /metrics. */
+	int (*billing_count)(struct store *s, const char *state, int64_t *n);
 };
 
 struct store {

@@ -1754,3 +1754,119 @@ LEDGER_CASE(overdue_finds_expired_approvals)
 	ASSERT_EQ(o.mine, 1);
 	ASSERT_STR_EQ(o.id[0], later.rec.delegation_id);
 }
+
+/* ---- billing delivery (store.h "Billing delivery") ----------------------- */
+
+static int list_states(void *ctx, const struct billing_event *e)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%s%c", e->state, ' ');
+	return 0;
+}
+
+LEDGER_CASE(billing_claim_lease_finish_retry)
+{
+	struct org_fix a, b;
+	struct delegation d[3], x;
+	struct ledger_op op;
+	struct billing_settings set, got;
+	struct billing_event ev[8], one;
+	struct billing_result res[2];
+	const char *secret = "sk_live_0123456789abcdef";
+	char states[256] = "", *opened = NULL;
+	int n = -1;
+	int64_t cnt = -1;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(org_fix_create(s, &b), 0);
+	for (int i = 0; i < 3; i++) {
+		del_init(&d[i], a.org.org_id, "", CAP, "dispatched", -1, T0 + i);
+		ASSERT_EQ(open1(s, &d[i], T0 + i), 0);
+		settle_init(&x, &d[i], "completed", 1000 * (i + 1));
+		op_settle(&op, &x, 1, T0 + i);
+		ASSERT_EQ(apply1(s, &op), 0);
+	}
+	/* not connected: nothing is due, however late */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 100, T0 + 120, "A", ev, 8, &n), 0);
+	ASSERT_EQ(n, 0);
+	memset(&set, 0, sizeof(set));
+	snprintf(set.org_id, sizeof(set.org_id), "%s", a.org.org_id);
+	snprintf(set.mode, sizeof(set.mode), "live");
+	snprintf(set.customer_id, sizeof(set.customer_id), "cus_123");
+	snprintf(set.meter_event_name, sizeof(set.meter_event_name), "nexra_usage");
+	set.updated_at = T0;
+	ASSERT_EQ(seal(seal_key, secret, strlen(secret), "stripe:x/live", &set.secret_sealed,
+		       &set.secret_sealed_len), 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0); /* replaces */
+	ASSERT_EQ(s->ops->billing_settings_get(s, a.org.org_id, "live", &got), 0);
+	ASSERT_STR_EQ(got.customer_id, "cus_123");
+	ASSERT_EQ(got.secret_sealed_len, set.secret_sealed_len);
+	ASSERT_EQ(unseal(seal_key, got.secret_sealed, got.secret_sealed_len, "stripe:x/live",
+			 &opened, NULL), 0);
+	ASSERT_STR_EQ(opened, secret);
+	free(opened);
+	billing_settings_release(&got);
+	ASSERT_EQ(s->ops->billing_settings_get(s, a.org.org_id, "test", &got), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_settings_get(s, b.org.org_id, "live", &got), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_settings_delete(s, b.org.org_id, "live"), E(NOT_FOUND));
+
+	/* A claims two, oldest first; B gets only the third while A's lease runs */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 10, T0 + 30, "A", ev, 2, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT(!strcmp(ev[0].delegation_id, d[0].rec.delegation_id) ||
+	       !strcmp(ev[1].delegation_id, d[0].rec.delegation_id));
+	ASSERT_EQ(ev[0].attempts, 1);
+	ASSERT_STR_EQ(ev[0].state, "pending");
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 10, T0 + 60, "B", ev + 2, 6, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STR_EQ(ev[2].delegation_id, d[2].rec.delegation_id);
+	ASSERT_EQ(ev[2].amount_micros, 3000);
+	ASSERT_EQ(ev[2].created_at, T0 + 2);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 29, T0 + 49, "B", ev + 3, 5, &n), 0);
+	ASSERT_EQ(n, 0);
+	/* A's lease ran out: B takes both over */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 30, T0 + 50, "B", ev + 3, 5, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(ev[3].attempts, 2);
+	/* A's late verdicts: a failure no longer counts, a success does */
+	res[0] = (struct billing_result){.billing_id = ev[0].billing_id, .outcome = BILLING_DEAD,
+					 .error = "late"};
+	res[1] = (struct billing_result){.billing_id = ev[1].billing_id, .outcome = BILLING_SENT};
+	ASSERT_EQ(s->ops->billing_finish(s, "A", res, 2, T0 + 31), 0);
+	/* B: the first dead, the third retried later */
+	res[0] = (struct billing_result){.billing_id = ev[0].billing_id, .outcome = BILLING_DEAD,
+					 .error = "Stripe answered 400: no such customer"};
+	res[1] = (struct billing_result){.billing_id = ev[2].billing_id, .outcome = BILLING_RETRY,
+					 .next_attempt_at = T0 + 100, .error = "HTTP 500"};
+	ASSERT_EQ(s->ops->billing_finish(s, "B", res, 2, T0 + 32), 0);
+	ASSERT_EQ(s->ops->billing_list(s, a.org.org_id, NULL, 10, 0, list_states, states), 0);
+	ASSERT_STR_EQ(states, "pending sent dead "); /* newest first */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 99, T0 + 200, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 0); /* the retry is not due yet; dead and sent never are */
+	ASSERT_EQ(s->ops->billing_count(s, "dead", &cnt), 0);
+	ASSERT(cnt >= 1);
+
+	/* retry: dead only, own org only */
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, ev[1].billing_id, T0 + 40, &one),
+		  E(CONFLICT));
+	ASSERT_STR_EQ(one.state, "sent");
+	ASSERT_EQ(s->ops->billing_retry(s, b.org.org_id, ev[0].billing_id, T0 + 40, &one),
+		  E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, "bill_nope", T0 + 40, &one),
+		  E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, ev[0].billing_id, T0 + 40, &one), 0);
+	ASSERT_STR_EQ(one.state, "pending");
+	ASSERT_EQ(one.attempts, 2);
+	ASSERT_STR_EQ(one.last_error, "Stripe answered 400: no such customer");
+	/* disconnected: due events wait */
+	ASSERT_EQ(s->ops->billing_settings_delete(s, a.org.org_id, "live"), 0);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 200, T0 + 220, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 200, T0 + 220, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 2);
+	billing_settings_release(&set);
+}
