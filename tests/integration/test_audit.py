@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENTRY_KEYS = {"event_id", "timestamp", "delegation_id", "caller_id", "callee_id", "policy_ref",
-              "decision", "cost_usd", "budget_remaining", "trust_delta", "org_id", "status"}
+              "decision", "cost_usd", "budget_remaining", "trust_delta", "org_id", "status",
+              "approval"}
 
 
 # --------------------------------------------------------------------------

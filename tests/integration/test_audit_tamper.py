@@ -132,7 +132,7 @@ def test_db_row_inserted(tamper_env, nexra_bin, tmp_path):
               o),
              ("INSERT INTO audit_log SELECT org_id, 3, 'del_forged', ts, caller_id, callee_id, "
               "policy_ref, decision, status, 0, budget_remaining_micros, trust_before, "
-              "trust_after FROM audit_log WHERE org_id = ? AND event_id = 2", o)]
+              "trust_after, approval FROM audit_log WHERE org_id = ? AND event_id = 2", o)]
     sql(db, *stmts)
     expect_caught(nexra_bin, tmp_path, api, pk, oldf, old, 3, "entry 3 was changed")
 
@@ -332,7 +332,8 @@ def test_export_million_entries_flat_memory(start_server, nexra_bin, tmp_path):
         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
         INSERT INTO audit_log SELECT ?, i, printf('del_%024x', i), 1773670000 + i / 100,
           'caller-' || (i % 7), 'callee-' || (i % 13), 'prod-policy-v3', 'ALLOW', 'completed',
-          i % 1000 * 10, -1, 0.5 + (i % 100) / 1000.0, 0.5 + (i % 101) / 1000.0 FROM s""",
+          i % 1000 * 10, -1, 0.5 + (i % 100) / 1000.0, 0.5 + (i % 101) / 1000.0, NULL
+        FROM s""",
                (n, d["org_id"]))
     db.execute("UPDATE orgs SET audit_seq = ? WHERE org_id = ?", (n, d["org_id"]))
     db.execute("COMMIT")
