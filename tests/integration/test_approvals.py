@@ -70,6 +70,10 @@ def test_approve_dispatches_once_settles_and_records_who(server, callee):
     assert ap["decided_by"]["key_name"] == key_name(w) and ap["decided_by"]["key_id"]
     assert ap["decided_at"] and a["dispatched_at"]
     assert callee.count(gated) == 1
+    # billed once: one outbox event, for the charged amount
+    events = [e for e in expect_ok(w.admin.get("/v1/billing/events"))
+              if e["delegation_id"] == d["delegation_id"]]
+    assert len(events) == 1, events
     (rec,) = callee.requests_for(gated)
     assert rec.ok, rec.errors  # signed and with a valid token, as any webhook
     assert w.get(d["delegation_id"]) == a
@@ -100,6 +104,8 @@ def test_reject_ends_it_blocked_unbilled_with_the_hold_released(server, callee):
     assert r["approval"]["approver"] is None
     assert isinstance(r["audit_event"], int)
     assert r["budget_remaining_usd"] == 1.0
+    assert [e for e in expect_ok(w.admin.get("/v1/billing/events"))
+            if e["delegation_id"] == d["delegation_id"]] == [], "a rejection is not billed"
     expect_ok(w.delegate(free, cap=1.00))  # the whole budget is free again
     for verb in ("approve", "reject"):
         expect_error(w.admin.post(f"/v1/delegations/{d['delegation_id']}/{verb}"),
