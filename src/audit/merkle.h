@@ -34,6 +34,10 @@ typedef unsigned char merkle_hash[MERKLE_HASH_LEN];
 void merkle_leaf(const void *entry, size_t n, merkle_hash out);
 void merkle_node(const merkle_hash left, const merkle_hash right, merkle_hash out);
 void merkle_empty(merkle_hash out); /* MTH of the empty tree */
+/* The leaf hashes of n entries at once (out[i] = merkle_leaf(entries[i])):
+ * several messages share the SIMD lanes of the CPU where it has them. */
+void merkle_leaves(const unsigned char *const *entries, const size_t *lens, size_t n,
+		   merkle_hash *out);
 
 /* The right edge of a tree: size and one perfect subtree root per set bit
  * of size (h[level] valid where bit level of size is 1). */
@@ -50,6 +54,12 @@ void merkle_frontier_init(struct merkle_frontier *f);
  * Returns emit's first non-zero result (the append is then done anyway). */
 int merkle_frontier_append(struct merkle_frontier *f, const merkle_hash leaf,
 			   merkle_emit_fn emit, void *ctx);
+/* Append n <= MERKLE_BATCH leaf hashes (as many merkle_frontier_append
+ * calls without emit), hashing each level's new nodes together; leaves and
+ * work (n hashes) are overwritten. -1 when n is too large. */
+#define MERKLE_BATCH 256
+int merkle_frontier_append_many(struct merkle_frontier *f, merkle_hash *leaves, size_t n,
+				merkle_hash *work);
 /* The root of the tree the frontier describes. */
 void merkle_frontier_root(const struct merkle_frontier *f, merkle_hash out);
 /* The nodes a frontier of size n is made of, highest level first:
