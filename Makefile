@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTHON   := /usr/bin/python3
 
-.PHONY: all bootstrap run test unit schema-suite fuzz-replay integration integration-san bench fuzz clean format
+.PHONY: all bootstrap run test unit schema-suite fuzz-replay integration integration-san bench fuzz clean format demo
 all: $(BUILD)/nexra
 
 bootstrap:
@@ -75,6 +75,11 @@ run: bootstrap $(BUILD)/nexra
 	@mkdir -p var
 	$(BUILD)/nexra serve --listen 127.0.0.1:8000 --db sqlite:./var/nexra.db --signup open
 
+# The six lifecycle steps with the Python SDK: a throwaway --dev server,
+# examples/research_agent.py (callee) and examples/sales_agent.py (caller).
+demo: bootstrap $(BUILD)/nexra
+	$(PYTHON) examples/demo.py $(abspath $(BUILD)/nexra)
+
 unit: $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -118,10 +123,11 @@ $(BUILD)/discover_eval $(BUILD)/discover_load: $(BUILD)/%: bench/%.c $(BUILD)/li
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnexra.a $(LDLIBS)
 
 # In-process figures first (one core, no network), then the HTTP run.
-bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench $(BUILD)/discover_eval \
-       $(BUILD)/discover_load
+bench: bootstrap $(BUILD)/nexra $(BUILD)/policy_bench $(BUILD)/schema_bench $(BUILD)/audit_bench \
+       $(BUILD)/discover_eval $(BUILD)/discover_load
 	$(BUILD)/policy_bench
 	$(BUILD)/schema_bench
+	$(BUILD)/audit_bench
 	$(BUILD)/discover_eval tests/data/discovery_agents.tsv tests/data/discovery_queries.tsv
 	bash bench/run.sh $(abspath $(BUILD)/nexra)
 	bash bench/delegate.sh $(abspath $(BUILD)/nexra)

@@ -1,7 +1,7 @@
 /*
  * make bench helper (bench/discover.sh): fill a SQLite database with N
  * synthetic agents for an existing org, in one transaction (the rows and,
- * through migration 0005's triggers, the full-text index and change
+ * through migration 0008's triggers, the full-text index and change
  * sequence that registering them over HTTP would write, far faster). Each is
  * an evaluation-set description (tests/data/discovery_agents.tsv) with a
  * random audience and specialty appended, a random price, p99, trust,

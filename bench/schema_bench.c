@@ -7,7 +7,13 @@
  * additionalProperties: false, a nested object and an array) compiled once,
  * as dispatch does. The input is parsed once too: this measures the
  * validator, not jansson. The loop runs for BENCH_SECONDS (default 2) after
- * a short warm-up and prints one line: `schema validations/s: N`.
+ * a short warm-up and prints `schema validations/s: N`.
+ *
+ * "On one core" is counted in the CPU time of the validating thread
+ * (CLOCK_THREAD_CPUTIME_ID): on a shared 2-vCPU box the wall clock also
+ * counts the time the scheduler gave the core to a neighbour, which says
+ * nothing about the validator. The wall-clock rate and the share of the
+ * run the thread was on a CPU are printed too, so a busy run shows as one.
  * Exit status 1 when the fixture does not validate (a broken run).
  */
 #include <stdio.h>
@@ -61,19 +67,29 @@ static const char instance_text[] =
 	"\"callback_url\":null,\"notes\":\"Budget approved by finance on 2025-01-14; contact the "
 	"procurement team for anything above the ceiling.\",\"confidence\":0.85}";
 
-static double now(void)
+static double clock_secs(clockid_t id)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(id, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+	return clock_secs(CLOCK_MONOTONIC);
+}
+
+static double cpu_now(void)
+{
+	return clock_secs(CLOCK_THREAD_CPUTIME_ID);
 }
 
 int main(void)
 {
 	static struct schema_errors errs;
 	const char *env = getenv("BENCH_SECONDS");
-	double secs = env ? strtod(env, NULL) : 2.0, t0, t1;
+	double secs = env ? strtod(env, NULL) : 2.0, t0, t1, c0, c1, rate, wall_rate;
 	json_t *sj = json_loads(schema_text, 0, NULL);
 	json_t *inst = json_loads(instance_text, 0, NULL);
 	struct schema *s = NULL;
@@ -93,6 +109,7 @@ int main(void)
 	 * request pays before it can validate. The ratio survives a noisy box
 	 * far better than the absolute figure does. */
 	t0 = now();
+	c0 = cpu_now();
 	do {
 		for (int i = 0; i < 2000; i++) {
 			json_t *p = json_loads(instance_text, 0, NULL);
@@ -102,18 +119,24 @@ int main(void)
 		}
 		t1 = now();
 	} while (t1 - t0 < secs / 2);
-	parse_rate = (double)np / (t1 - t0);
+	parse_rate = (double)np / (cpu_now() - c0);
 	t0 = now();
+	c0 = cpu_now();
 	do {
 		for (int i = 0; i < 10000; i++)
 			n += schema_validate(s, inst, NULL) == 0;
 		t1 = now();
 	} while (t1 - t0 < secs);
-	printf("schema validations/s: %.0f\n", (double)n / (t1 - t0));
+	c1 = cpu_now();
+	rate = (double)n / (c1 - c0);
+	wall_rate = (double)n / (t1 - t0);
+	printf("schema validations/s: %.0f (per second of CPU time on one core)\n", rate);
+	printf("wall clock: %.0f/s, the thread on a CPU %.0f%% of the run\n", wall_rate,
+	       100.0 * (c1 - c0) / (t1 - t0));
 	printf("baseline: jansson parses of the same input/s: %.0f (a validation costs %.2fx a parse)\n",
-	       parse_rate, parse_rate / ((double)n / (t1 - t0)));
-	fprintf(stderr, "schema_bench: input %zu bytes, %lu validations in %.2fs\n",
-		sizeof(instance_text) - 1, n, t1 - t0);
+	       parse_rate, parse_rate / rate);
+	fprintf(stderr, "schema_bench: input %zu bytes, %lu validations in %.2fs (%.2fs CPU)\n",
+		sizeof(instance_text) - 1, n, t1 - t0, c1 - c0);
 	schema_free(s);
 	json_decref(sj);
 	json_decref(inst);

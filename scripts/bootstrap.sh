@@ -10,7 +10,7 @@ PACKAGES=(
   libstemmer-dev wordnet-base
   json-schema-test-suite
   postgresql-15 postgresql-client-15
-  python3 python3-pytest python3-requests python3-jwt
+  python3 python3-pytest python3-requests python3-jwt python3-setuptools python3-pip python3-wheel python3-cryptography
   clang libclang-rt-14-dev
   wrk nginx-light
 )

@@ -30,8 +30,10 @@ static const struct cli_group *const groups[] = {
     &cli_org_group,
     &cli_agents_group,
     &cli_keys_group,
+    &cli_approvals_group,
     &cli_policy_group,
     &cli_discover_group,
+    &cli_audit_group,
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

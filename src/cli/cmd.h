@@ -48,8 +48,10 @@ struct cli_group {
 extern const struct cli_group cli_org_group;
 extern const struct cli_group cli_agents_group;
 extern const struct cli_group cli_keys_group;
+extern const struct cli_group cli_approvals_group;
 extern const struct cli_group cli_policy_group;
 extern const struct cli_group cli_discover_group; /* one command: `nexra discover ...` */
+extern const struct cli_group cli_audit_group;
 
 /* Prints `error: MESSAGE` and the group's usage (all usage when g is NULL)
  * to stderr. Returns CLI_EXIT_USAGE so callers can `return` it. */
@@ -90,5 +92,13 @@ enum cli_auth {
  */
 int cli_run(const struct cli_ctx *ctx, const char *method, const char *path, const char *body,
             size_t body_len, enum cli_auth auth, const char *token);
+
+/*
+ * A paged list: `[--limit N] [--offset N]` from argv, then GET path with
+ * those (and the fixed query pair name=value when name is non-NULL), as
+ * cli_run. Returns the exit status.
+ */
+int cli_run_list(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv,
+                 const char *path, const char *name, const char *value);
 
 #endif

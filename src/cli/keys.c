@@ -58,25 +58,7 @@ out:
 
 static int keys_list(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)
 {
-	const char *limit = NULL;
-	const char *offset = NULL;
-	const struct cli_opt opts[] = {
-	    {.name = "--limit", .value = &limit},
-	    {.name = "--offset", .value = &offset},
-	    {0},
-	};
-	struct cli_path p;
-	int ret;
-
-	ret = cli_opts_parse(g, argc, argv, opts, NULL, 0);
-	if (ret != 0)
-		return ret;
-	cli_path_init(&p, "/v1/keys");
-	cli_path_add_query(&p, "limit", limit);
-	cli_path_add_query(&p, "offset", offset);
-	if (p.failed)
-		return cli_usage_error(g, "argument too long");
-	return cli_run(ctx, "GET", p.buf, NULL, 0, CLI_AUTH_KEY, NULL);
+	return cli_run_list(ctx, g, argc, argv, "/v1/keys", NULL, NULL);
 }
 
 static int keys_revoke(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv)

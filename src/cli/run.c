@@ -110,6 +110,30 @@ static int print_failure(const struct cli_http_response *res)
 	return CLI_EXIT_FAIL;
 }
 
+int cli_run_list(const struct cli_ctx *ctx, const struct cli_group *g, int argc, char **argv,
+                 const char *path, const char *name, const char *value)
+{
+	const char *limit = NULL, *offset = NULL;
+	const struct cli_opt opts[] = {
+	    {.name = "--limit", .value = &limit},
+	    {.name = "--offset", .value = &offset},
+	    {0},
+	};
+	struct cli_path p;
+	int ret = cli_opts_parse(g, argc, argv, opts, NULL, 0);
+
+	if (ret != 0)
+		return ret;
+	cli_path_init(&p, path);
+	if (name)
+		cli_path_add_query(&p, name, value);
+	cli_path_add_query(&p, "limit", limit);
+	cli_path_add_query(&p, "offset", offset);
+	if (p.failed)
+		return cli_usage_error(g, "argument too long");
+	return cli_run(ctx, "GET", p.buf, NULL, 0, CLI_AUTH_KEY, NULL);
+}
+
 int cli_run(const struct cli_ctx *ctx, const char *method, const char *path, const char *body,
             size_t body_len, enum cli_auth auth, const char *token)
 {

@@ -25,6 +25,29 @@ void hex_encode(const unsigned char *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* lowercase only: one spelling per value */
+}
+
+int hex_decode(const char *hex, unsigned char *out, size_t n)
+{
+	if (strlen(hex) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 /* xoshiro256** (Blackman & Vigna), seeded per thread from the CSPRNG. */
 static _Thread_local uint64_t xs[4];
 static _Thread_local int xs_seeded;

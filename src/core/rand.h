@@ -25,5 +25,7 @@ int rand_id_valid(const char *s, const char *prefix, size_t nbytes);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *p, size_t n, char *out);
+/* Exactly 2n lowercase hex chars into n bytes: 0, or -1 (out undefined). */
+int hex_decode(const char *hex, unsigned char *out, size_t n);
 
 #endif

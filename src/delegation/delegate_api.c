@@ -252,14 +252,6 @@ static char *dump(const json_t *v, const char *dflt)
 	return v ? json_dumps(v, JSON_DUMP_FLAGS | JSON_ENCODE_ANY) : strdup(dflt);
 }
 
-static int unseal_secret(struct req *r, const struct agent *a, char **out, size_t *len)
-{
-	char ad[ID_MAX + AGENT_ID_MAX + 16];
-
-	snprintf(ad, sizeof(ad), "agent:%s/%s", a->org_id, a->agent_id);
-	return unseal(r->app->master_key, a->secret_sealed, a->secret_sealed_len, ad, out, len);
-}
-
 /* The decision into g->d: status, policy_result, policy_ref, error. */
 static int decide(struct req *r, struct dlg *g, const struct policy_stack *stack,
 		  const struct agent *callee)
@@ -317,6 +309,13 @@ static int decide(struct req *r, struct dlg *g, const struct policy_stack *stack
 		why[0] = '\0';
 		snprintf(d->status, sizeof(d->status), "%s",
 			 pd.verdict == POLICY_ALLOW ? "dispatched" : "pending_approval");
+	}
+	if (strcmp(d->status, "dispatched")) {
+		/* not sent (yet): a pending approval's expires_at is its deadline */
+		d->dispatched_at = 0;
+		d->expires_at = !strcmp(d->status, "pending_approval") && pd.hitl_timeout_seconds
+					? r->now + pd.hitl_timeout_seconds
+					: 0;
 	}
 	if (why[0] && !(d->error_message = strdup(why)))
 		return req_fail(r, E(INTERNAL), "out of memory");
@@ -383,11 +382,7 @@ static int prepare(struct req *r, struct dlg *g, const struct ask *a,
 		return rc;
 	if (strcmp(d->status, "blocked"))
 		d->hold_micros = a->cap;
-	g->webhook_url = strdup(callee->webhook_url);
-	snprintf(g->callee_status, sizeof(g->callee_status), "%s", callee->status);
-	g->price_micros = callee->per_call_micros;
-	g->sla_p99_ms = callee->p99_latency_ms;
-	if (!g->webhook_url)
+	if (dlg_set_callee(g, callee))
 		return req_fail(r, E(INTERNAL), "out of memory");
 	return 0;
 }
@@ -395,23 +390,10 @@ static int prepare(struct req *r, struct dlg *g, const struct ask *a,
 /* The secrets, needed only when a webhook will go out. */
 static int arm(struct req *r, struct dlg *g, const struct agent *callee)
 {
-	struct store *st = r->app->store;
-	struct agent caller;
-	int rc;
+	const char *what;
+	int rc = dlg_arm(g, callee, &what);
 
-	rc = unseal_secret(r, callee, &g->secret, &g->secret_len);
-	if (rc)
-		return req_fail(r, rc, "the callee's webhook secret cannot be opened");
-	if (!g->d.callback_url)
-		return 0;
-	memset(&caller, 0, sizeof(caller));
-	rc = st->ops->agent_get(st, r->auth.org.org_id, r->agent_id, &caller);
-	if (!rc)
-		rc = unseal_secret(r, &caller, &g->caller_secret, &g->caller_secret_len);
-	agent_release(&caller);
-	if (rc)
-		return req_fail(r, rc, "the caller's webhook secret cannot be read");
-	return 0;
+	return rc ? req_fail(r, rc, "%s", what) : 0;
 }
 
 int api_delegate(struct req *r)
@@ -426,9 +408,6 @@ int api_delegate(struct req *r)
 	int rc;
 
 	memset(&callee, 0, sizeof(callee));
-	if (!r->app->store->ops->ledger_apply)
-		return req_fail(r, E(UNAVAILABLE), "delegations are not available on the %s backend yet",
-				r->app->store->ops->name);
 	if (!r->agent_id)
 		return req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "X-Agent-ID"),
 					"X-Agent-ID is required: the calling agent's id");

@@ -26,8 +26,6 @@ int api_delegation_get(struct req *r)
 	int rc;
 
 	memset(&d, 0, sizeof(d));
-	if (!st->ops->delegation_get)
-		return req_fail(r, E(UNAVAILABLE), "delegations are not available on this backend yet");
 	rc = rand_id_valid(id, "del_", DELEGATION_ID_BYTES)
 		     ? st->ops->delegation_get(st, r->auth.org.org_id, id, &d)
 		     : E(NOT_FOUND);
@@ -56,9 +54,6 @@ int api_delegation_list(struct req *r)
 	struct delegation_filter f = {.org_id = r->auth.org.org_id, .from = 0, .to = INT64_MAX};
 	struct req_list l;
 	int rc = req_query_enum(r, "status", statuses, &f.status);
-
-	if (!st->ops->delegation_list)
-		return req_fail(r, E(UNAVAILABLE), "delegations are not available on this backend yet");
 
 	f.agent_id = req_query(r, "agent_id");
 	if (!rc && f.agent_id && !agent_id_valid(f.agent_id))

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/timefmt.h"
 #include "delegation/delegator_int.h"
+#include "delegation/flow.h"
 #include "delegation/webhook.h"
 #include "serve/app.h"
 #include "core/banned.h"
@@ -191,14 +192,40 @@ static int collect(void *ctx, const struct delegation *d)
 {
 	struct orphans *o = ctx;
 
+	struct delegation *x;
+
 	if (o->n >= SWEEP_BATCH)
 		return 1;
-	o->d[o->n].rec = d->rec; /* only the keys are needed to settle */
+	x = &o->d[o->n];
+	/* the keys, the state, and the decision that goes into the audit entry */
+	x->rec = d->rec;
+	snprintf(x->status, sizeof(x->status), "%s", d->status);
+	memcpy(x->decided, d->decided, sizeof(x->decided));
+	memcpy(x->decided_by_key_id, d->decided_by_key_id, sizeof(x->decided_by_key_id));
+	memcpy(x->decided_by_key_name, d->decided_by_key_name, sizeof(x->decided_by_key_name));
+	memcpy(x->approver, d->approver, sizeof(x->approver));
+	x->decided_at = d->decided_at;
+	if (d->decision_reason && !(x->decision_reason = strdup(d->decision_reason)))
+		return 1;
 	o->n++;
 	return 0;
 }
 
-/* Sweeper: settle delegations whose process went away. */
+/* Sweeper: the caller's callback for d, settled here, read back whole. */
+static void callback_after_sweep(struct delegator *dg, const struct delegation *d)
+{
+	struct store *st = dg->app->store;
+	struct delegation full;
+
+	memset(&full, 0, sizeof(full));
+	if (st->ops->delegation_get(st, d->rec.org_id, d->rec.delegation_id, &full))
+		return;
+	dlg_callback_for(dg->app, &full);
+	delegation_release(&full);
+}
+
+/* Sweeper: settle delegations whose process went away, and pending
+ * approvals whose deadline came. */
 static void sweep_orphans(struct delegator *dg, int64_t now)
 {
 	struct store *st = dg->app->store;
@@ -206,22 +233,30 @@ static void sweep_orphans(struct delegator *dg, int64_t now)
 	struct ledger_op op;
 	int rc;
 
-	if (!o || !st->ops->delegation_overdue) {
+	if (!o) {
 		free(o);
 		return;
 	}
-	rc = st->ops->delegation_overdue(st, now - DELEGATION_ORPHAN_GRACE_S, SWEEP_BATCH,
+	rc = st->ops->delegation_overdue(st, now - DELEGATION_ORPHAN_GRACE_S, now, SWEEP_BATCH,
 					 collect, o);
 	if (rc < 0)
 		log_msg("error", "sweeper", "listing overdue delegations failed: %s",
 			store_last_error());
 	for (int i = 0; i < o->n; i++) {
 		struct delegation *d = &o->d[i];
+		int expiring = !strcmp(d->status, "pending_approval");
 
-		snprintf(d->status, sizeof(d->status), "timed_out");
-		snprintf(d->error_code, sizeof(d->error_code), "CALLEE_TIMEOUT");
-		d->error_message = strdup("no outcome was recorded before the deadline (the "
-					  "server handling it stopped); not billed");
+		if (expiring) {
+			snprintf(d->status, sizeof(d->status), "expired");
+			snprintf(d->error_code, sizeof(d->error_code), "APPROVAL_EXPIRED");
+			d->error_message = strdup("no decision came before the approval deadline "
+						  "(hitl_timeout_seconds); not billed");
+		} else {
+			snprintf(d->status, sizeof(d->status), "timed_out");
+			snprintf(d->error_code, sizeof(d->error_code), "CALLEE_TIMEOUT");
+			d->error_message = strdup("no outcome was recorded before the deadline (the "
+						  "server handling it stopped); not billed");
+		}
 		d->reported_cost_micros = d->llm_tokens = d->latency_ms = -1;
 		d->settled_at = now;
 		memset(&op, 0, sizeof(op));
@@ -231,7 +266,12 @@ static void sweep_orphans(struct delegator *dg, int64_t now)
 		op.trust_signal = 0.5;
 		op.trust_alpha = ORPHAN_ALPHA;
 		rc = ledger_run(dg->ledger, &op);
-		if (!rc) {
+		if (!rc && expiring) {
+			atomic_fetch_add(&dg->expired, 1);
+			log_msg("info", "sweeper", "delegation %s: expired awaiting approval",
+				d->rec.delegation_id);
+			callback_after_sweep(dg, d);
+		} else if (!rc) {
 			atomic_fetch_add(&dg->timed_out, 1);
 			log_msg("warn", "sweeper", "delegation %s: settled as timed_out (orphaned)",
 				d->rec.delegation_id);
@@ -345,6 +385,7 @@ void delegator_stats(struct delegator *dg, struct delegator_stats *out)
 	out->timed_out = atomic_load(&dg->timed_out);
 	out->blocked = atomic_load(&dg->blocked);
 	out->pending = atomic_load(&dg->pending);
+	out->expired = atomic_load(&dg->expired);
 	out->callbacks_sent = atomic_load(&dg->callbacks_sent);
 	out->callbacks_failed = atomic_load(&dg->callbacks_failed);
 	ledger_stats(dg->ledger, &out->ledger_batches, &out->ledger_jobs);
@@ -366,6 +407,7 @@ int delegator_metrics(struct delegator *dg, struct buf *out)
 			"nexra_delegations_total{status=\"timed_out\"} %llu\n"
 			"nexra_delegations_total{status=\"blocked\"} %llu\n"
 			"nexra_delegations_total{status=\"pending_approval\"} %llu\n"
+			"nexra_delegations_total{status=\"expired\"} %llu\n"
 			"# HELP nexra_delegations_in_flight Webhooks queued or waiting on a callee.\n"
 			"# TYPE nexra_delegations_in_flight gauge\n"
 			"nexra_delegations_in_flight %d\n"
@@ -381,7 +423,7 @@ int delegator_metrics(struct delegator *dg, struct buf *out)
 			"nexra_ledger_jobs_total %llu\n",
 			(unsigned long long)st.completed, (unsigned long long)st.failed,
 			(unsigned long long)st.timed_out, (unsigned long long)st.blocked,
-			(unsigned long long)st.pending, st.in_flight,
+			(unsigned long long)st.pending, (unsigned long long)st.expired, st.in_flight,
 			(unsigned long long)st.callbacks_sent, (unsigned long long)st.callbacks_failed,
 			(unsigned long long)st.ledger_batches, (unsigned long long)st.ledger_jobs);
 }

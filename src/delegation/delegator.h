@@ -29,7 +29,7 @@ void delegator_free(struct delegator *d);
 
 /* Counters for /metrics and tests. */
 struct delegator_stats {
-	uint64_t opened, completed, failed, timed_out, blocked, pending;
+	uint64_t opened, completed, failed, timed_out, blocked, pending, expired;
 	uint64_t callbacks_sent, callbacks_failed;
 	uint64_t ledger_batches, ledger_jobs;
 	int in_flight; /* webhooks queued or waiting on a callee */

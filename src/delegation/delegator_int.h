@@ -22,7 +22,7 @@ struct delegator {
 	pthread_cond_t cv;
 	int stopping;
 	struct callback *retry; /* callbacks to try again, guarded by mu */
-	atomic_uint_fast64_t opened, completed, failed, timed_out, blocked, pending;
+	atomic_uint_fast64_t opened, completed, failed, timed_out, blocked, pending, expired;
 	atomic_uint_fast64_t callbacks_sent, callbacks_failed;
 };
 

@@ -14,10 +14,12 @@
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/timefmt.h"
+#include "crypto/seal.h"
 #include "delegation/delegator_int.h"
 #include "delegation/outcome.h"
 #include "delegation/render.h"
 #include "delegation/webhook.h"
+#include "approvals/notifier.h"
 #include "http/req.h"
 #include "serve/app.h"
 #include "trust/trust.h"
@@ -87,7 +89,10 @@ static void answer(struct dlg *g)
 	if (!r)
 		return;
 	g->r = NULL;
-	delegation_answer(r, &g->d);
+	if (g->decision)
+		delegation_ok(r, &g->d);
+	else
+		delegation_answer(r, &g->d);
 	req_resume(r);
 }
 
@@ -102,28 +107,97 @@ static void answer_error(struct dlg *g, int rc, const char *msg)
 	req_resume(r);
 }
 
-/* Ledger thread: the completion callback of an asynchronous delegation. */
-static void send_callback(struct dlg *g)
+/* Any thread: the completion callback of d, signed with secret. */
+static void callback_of(struct app *app, const struct delegation *d, const char *secret,
+			size_t secret_len)
 {
 	struct buf b;
 	struct jsonw jw;
 	struct callback *cb;
 
-	if (!g->d.callback_url || !g->caller_secret)
+	if (!d->callback_url || !secret)
 		return;
 	buf_init(&b, 8 * 1024 * 1024);
 	jw_init(&jw, &b);
-	delegation_write(&jw, &g->d);
+	delegation_write(&jw, d);
 	cb = jw.rc ? NULL
-		   : callback_new(g->d.callback_url, g->d.rec.delegation_id, b.data, b.len,
-				  g->caller_secret, g->caller_secret_len);
+		   : callback_new(d->callback_url, d->rec.delegation_id, b.data, b.len, secret,
+				  secret_len);
 	buf_release(&b);
 	if (!cb) {
 		log_msg("error", "callback", "delegation %s: cannot build the callback",
-			g->d.rec.delegation_id);
+			d->rec.delegation_id);
 		return;
 	}
-	callback_send(g->app->delegator, cb);
+	callback_send(app->delegator, cb);
+}
+
+/* Ledger thread: the completion callback of an asynchronous delegation. */
+static void send_callback(struct dlg *g)
+{
+	callback_of(g->app, &g->d, g->caller_secret, g->caller_secret_len);
+}
+
+static int unseal_agent_secret(struct app *app, const struct agent *a, char **out, size_t *len)
+{
+	char ad[ID_MAX + AGENT_ID_MAX + 16];
+
+	snprintf(ad, sizeof(ad), "agent:%s/%s", a->org_id, a->agent_id);
+	return unseal(app->master_key, a->secret_sealed, a->secret_sealed_len, ad, out, len);
+}
+
+int dlg_set_callee(struct dlg *g, const struct agent *callee)
+{
+	free(g->webhook_url);
+	g->webhook_url = strdup(callee->webhook_url);
+	snprintf(g->callee_status, sizeof(g->callee_status), "%s", callee->status);
+	g->price_micros = callee->per_call_micros;
+	g->sla_p99_ms = callee->p99_latency_ms;
+	return g->webhook_url ? 0 : E(INTERNAL);
+}
+
+int dlg_arm(struct dlg *g, const struct agent *callee, const char **what)
+{
+	struct store *st = g->app->store;
+	struct agent caller;
+	int rc = 0;
+
+	*what = "the callee's webhook secret cannot be opened";
+	if (callee)
+		rc = unseal_agent_secret(g->app, callee, &g->secret, &g->secret_len);
+	if (rc || !g->d.callback_url)
+		return rc;
+	*what = "the caller's webhook secret cannot be read";
+	memset(&caller, 0, sizeof(caller));
+	rc = st->ops->agent_get(st, g->d.rec.org_id, g->d.rec.caller_agent_id, &caller);
+	if (!rc)
+		rc = unseal_agent_secret(g->app, &caller, &g->caller_secret,
+					 &g->caller_secret_len);
+	agent_release(&caller);
+	return rc;
+}
+
+void dlg_callback_for(struct app *app, const struct delegation *d)
+{
+	struct store *st = app->store;
+	struct agent caller;
+	char *secret = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!d->callback_url)
+		return;
+	memset(&caller, 0, sizeof(caller));
+	rc = st->ops->agent_get(st, d->rec.org_id, d->rec.caller_agent_id, &caller);
+	if (!rc)
+		rc = unseal_agent_secret(app, &caller, &secret, &len);
+	agent_release(&caller);
+	if (rc)
+		log_msg("warn", "callback", "delegation %s: no callback: the caller's secret "
+			"cannot be read", d->rec.delegation_id);
+	else
+		callback_of(app, d, secret, len);
+	wipe_free(secret, len);
 }
 
 /* Ledger thread: the SETTLE committed (or lost to another settler). */
@@ -295,6 +369,8 @@ static void on_opened(struct ledger_job *job)
 	atomic_fetch_add(&dg->opened, 1);
 	if (strcmp(g->d.status, "dispatched")) { /* blocked or pending_approval */
 		count(dg, g->d.status);
+		if (!strcmp(g->d.status, "pending_approval"))
+			notifier_poke(g->app->notifier); /* tell the approvers now */
 		answer(g);
 		dlg_free(g);
 		return;
@@ -302,6 +378,56 @@ static void on_opened(struct ledger_job *job)
 	if (g->d.callback_url)
 		answer(g); /* 202 dispatched now; the callback carries the end */
 	dispatch(g);
+}
+
+/* Ledger thread: a person's decision committed, or was refused. */
+static void on_decided(struct ledger_job *job)
+{
+	struct dlg *g = of_job(job);
+	struct delegator *dg = g->app->delegator;
+	int rc = job->op.rc;
+
+	if (rc == E(CONFLICT) || rc == E(NOT_FOUND)) {
+		answer_error(g, rc, rc == E(NOT_FOUND)
+					    ? "delegation not found"
+					    : "the delegation is no longer awaiting a decision (decided "
+					      "already, or its approval window has passed)");
+		dlg_free(g);
+		return;
+	}
+	if (rc) {
+		log_msg("error", "approve", "delegation %s: recording the decision failed: %s",
+			g->d.rec.delegation_id, store_last_error());
+		answer_error(g, E(INTERNAL), "recording the decision failed");
+		dlg_free(g);
+		return;
+	}
+	if (strcmp(g->d.status, "dispatched")) { /* rejected: settled blocked */
+		count(dg, g->d.status);
+		answer(g);
+		send_callback(g);
+		dlg_free(g);
+		return;
+	}
+	if (g->d.callback_url)
+		answer(g); /* 202 dispatched now; the callback carries the end */
+	dispatch(g);
+}
+
+void dlg_decide(struct dlg *g)
+{
+	struct ledger_op *op = &g->job.op;
+
+	memset(op, 0, sizeof(*op));
+	op->kind = LEDGER_DECIDE;
+	op->d = &g->d;
+	op->now = g->d.decided_at;
+	g->decision = 1;
+	g->job.done = on_decided;
+	if (ledger_submit(g->app->delegator->ledger, &g->job)) {
+		answer_error(g, E(UNAVAILABLE), "the server is stopping");
+		dlg_free(g);
+	}
 }
 
 void dlg_open(struct dlg *g)

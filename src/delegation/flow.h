@@ -25,6 +25,7 @@
 #include "registry/schemacache.h"
 #include "store/store.h"
 
+struct agent;
 struct app;
 struct req;
 
@@ -49,6 +50,7 @@ struct dlg {
 	size_t caller_secret_len;
 	/* the deciding rule's circuit breaker (0: none) */
 	int64_t cb_max_failures, cb_window_seconds;
+	int decision;           /* answering a person's decision: delegation_ok */
 };
 
 struct dlg *dlg_new(struct app *app);
@@ -57,5 +59,27 @@ void dlg_free(struct dlg *g);
 /* Submit g's OPEN (g->r already suspended). On failure g->r is answered
  * and resumed and g freed. */
 void dlg_open(struct dlg *g);
+
+/* The callee's side of g (webhook URL, status, price, SLA) from callee.
+ * 0 or E(INTERNAL). */
+int dlg_set_callee(struct dlg *g, const struct agent *callee);
+
+/* Open the secrets a dispatch needs: the callee's (when callee is not
+ * NULL) and, when g->d has a callback_url, the caller's. 0 or an error:
+ * *what says whose secret failed. */
+int dlg_arm(struct dlg *g, const struct agent *callee, const char **what);
+
+/* Submit a person's decision on the pending delegation g->d (as stored,
+ * with decided, decided_by_*, approver, decision_reason, decided_at set,
+ * and for an approval dispatched_at and expires_at; armed for the
+ * dispatch). g->r, parked, is answered with delegation_ok: a rejection at
+ * once, an approval with the outcome (or dispatched, when the delegation
+ * has a callback_url, which then carries the outcome). CONFLICT or
+ * NOT_FOUND when the ledger refused. */
+void dlg_decide(struct dlg *g);
+
+/* Send d's completion callback, when it has a callback_url, from a
+ * thread with no request (the sweeper): reads the caller's secret. */
+void dlg_callback_for(struct app *app, const struct delegation *d);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/timefmt.h"
 #include "core/banned.h"
 
 static void time_or_null(struct jsonw *jw, const char *key, int64_t t)
@@ -50,6 +51,45 @@ static const char *error_text(const struct delegation *d)
 		return "the organization's monthly budget has not enough left for budget_cap_usd "
 		       "(spent plus held plus this cap would pass monthly_budget_usd)";
 	return err_message(E(INTERNAL));
+}
+
+/* What a person needs to decide, and what they decided: null unless the
+ * policy sent the delegation to approval (docs/approvals.md). The rule is
+ * in policy_result. */
+static void approval(struct jsonw *jw, const struct delegation *d)
+{
+	int pending = !strcmp(d->status, "pending_approval");
+	int64_t now = time_now_unix();
+
+	jw_key(jw, "approval");
+	/* (a pending approval refused by the budget at once was never asked) */
+	if (strcmp(d->rec.decision, "pending_approval") ||
+	    (!pending && !d->decided[0] && strcmp(d->status, "expired"))) {
+		jw_raw(jw, "null");
+		return;
+	}
+	jw_obj_open(jw);
+	jw_kstr(jw, "state", pending ? "pending" : d->decided[0] ? d->decided : "expired");
+	if (pending && d->expires_at) {
+		jw_kint(jw, "expires_at", d->expires_at);
+		jw_kint(jw, "expires_in_seconds", d->expires_at > now ? d->expires_at - now : 0);
+	} else {
+		jw_kraw(jw, "expires_at", "null");
+		jw_kraw(jw, "expires_in_seconds", "null");
+	}
+	jw_key(jw, "decided_by");
+	if (d->decided[0]) {
+		jw_obj_open(jw);
+		jw_kstr(jw, "key_id", d->decided_by_key_id);
+		jw_kstr(jw, "key_name", d->decided_by_key_name);
+		jw_obj_close(jw);
+	} else {
+		jw_raw(jw, "null");
+	}
+	jw_kstr(jw, "approver", d->approver[0] ? d->approver : NULL);
+	time_or_null(jw, "decided_at", d->decided_at);
+	jw_kstr(jw, "reason", d->decision_reason);
+	jw_obj_close(jw);
 }
 
 /* The members, without the braces (the error details add to them). */
@@ -115,6 +155,7 @@ static void members(struct jsonw *jw, const struct delegation *d)
 	time_or_null(jw, "dispatched_at", d->dispatched_at);
 	time_or_null(jw, "settled_at", d->settled_at);
 	int_or_null(jw, "expires_at", d->expires_at ? d->expires_at : -1);
+	approval(jw, d);
 }
 
 void delegation_write(struct jsonw *jw, const struct delegation *d)
@@ -151,22 +192,26 @@ static char *details(const struct delegation *d)
 	return buf_detach(&b, &len);
 }
 
+int delegation_ok(struct req *r, const struct delegation *d)
+{
+	struct jsonw jw;
+
+	buf_reset(&r->out);
+	jw_init(&jw, &r->out);
+	delegation_write(&jw, d);
+	if (jw.rc)
+		return req_fail(r, jw.rc, "response too large");
+	return req_ok_out(r, is_final(d->status) ? 200 : 202);
+}
+
 int delegation_answer(struct req *r, const struct delegation *d)
 {
 	const char *s = d->status;
-	struct jsonw jw;
-	int rc, status;
+	int rc;
 
 	if (!strcmp(s, "completed") || !strcmp(s, "simulated") || !strcmp(s, "dispatched") ||
-	    !strcmp(s, "pending_approval")) {
-		status = !strcmp(s, "completed") || !strcmp(s, "simulated") ? 200 : 202;
-		buf_reset(&r->out);
-		jw_init(&jw, &r->out);
-		delegation_write(&jw, d);
-		if (jw.rc)
-			return req_fail(r, jw.rc, "response too large");
-		return req_ok_out(r, status);
-	}
+	    !strcmp(s, "pending_approval"))
+		return delegation_ok(r, d);
 	if (!strcmp(s, "blocked"))
 		rc = !strcmp(d->error_code, "BUDGET_EXCEEDED") ? E(BUDGET_EXCEEDED)
 							       : E(POLICY_BLOCKED);

@@ -23,4 +23,9 @@ void delegation_write(struct jsonw *jw, const struct delegation *d);
  */
 int delegation_answer(struct req *r, const struct delegation *d);
 
+/* Answer r with d as data whatever its state: 202 while it is open
+ * (pending_approval, dispatched), else 200. For a person's decision, which
+ * succeeded even when the callee then failed. */
+int delegation_ok(struct req *r, const struct delegation *d);
+
 #endif

@@ -35,6 +35,18 @@ int req_ok_out(struct req *r, int status)
 	return 0;
 }
 
+int req_ok_stream(struct req *r, const char *content_type, req_stream_fn read, void *ctx,
+		  void (*free_ctx)(void *ctx))
+{
+	r->status = 200;
+	r->rc = 0;
+	r->raw_type = content_type;
+	r->stream = read;
+	r->stream_ctx = ctx;
+	r->stream_free = free_ctx;
+	return 0;
+}
+
 int req_ok_list(struct req *r, int has_more, int limit, int offset)
 {
 	r->is_list = 1;
@@ -116,7 +128,7 @@ int req_json_body(struct req *r, json_t **out)
 	return rc ? req_fail_jerr(r, &e) : 0;
 }
 
-static int query_int(struct req *r, const char *name, long min, long max, long dflt, long *out)
+int req_query_int(struct req *r, const char *name, long min, long max, long dflt, long *out)
 {
 	const char *v = req_query(r, name);
 	char *end;
@@ -167,10 +179,10 @@ int req_list_end(struct req *r, struct req_list *l, int rc, const char *what)
 int req_page(struct req *r, int *limit, int *offset)
 {
 	long l, o;
-	int rc = query_int(r, "limit", 1, 200, 50, &l);
+	int rc = req_query_int(r, "limit", 1, 200, 50, &l);
 
 	if (!rc)
-		rc = query_int(r, "offset", 0, 1000000000L, 0, &o);
+		rc = req_query_int(r, "offset", 0, 1000000000L, 0, &o);
 	if (rc)
 		return rc;
 	*limit = (int)l;
@@ -206,4 +218,16 @@ int req_query_time(struct req *r, const char *name, int64_t *out)
 					"%s: expected an RFC 3339 time like 2026-03-16T14:22:38Z",
 					name);
 	return 0;
+}
+
+int req_query_window(struct req *r, int64_t *from, int64_t *to)
+{
+	int rc = req_query_time(r, "from", from);
+
+	if (!rc)
+		rc = req_query_time(r, "to", to);
+	if (!rc && *from >= *to)
+		rc = req_fail_details(r, E(VALIDATION), json_pack("{ss}", "field", "from"),
+				      "from: must be before to");
+	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "auth/ratelimit.h"
 #include "core/jsonw.h"
@@ -28,6 +29,16 @@
 struct app;
 struct MHD_Connection;
 struct route;
+
+/*
+ * A streamed body: called with the offset so far and room for max bytes;
+ * returns the bytes written (> 0), REQ_STREAM_END at the end, or
+ * REQ_STREAM_ERROR to cut the connection (the client sees a truncated
+ * body). The values are libmicrohttpd's content reader's.
+ */
+typedef ssize_t (*req_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+#define REQ_STREAM_END ((ssize_t)-1)
+#define REQ_STREAM_ERROR ((ssize_t)-2)
 
 struct req {
 	struct app *app;
@@ -68,12 +79,20 @@ struct req {
 	const char *raw_type;       /* non-NULL: r->out is the whole body, of this type */
 	const char *meta_key;       /* non-NULL: one more member of "meta"... */
 	char meta_json[512];        /* ...with this JSON value */
+	req_stream_fn stream;       /* non-NULL: the body is streamed (req_ok_stream) */
+	void *stream_ctx;           /* owned until handed to the server */
+	void (*stream_free)(void *ctx);
 };
 
 /* Success with a jansson value as data (reference stolen). */
 int req_ok(struct req *r, int status, json_t *data);
 /* Success with data already rendered into r->out by the handler. */
 int req_ok_out(struct req *r, int status);
+/* Success with a streamed body of content_type (no envelope): read is
+ * called until it ends; ctx is freed with free_ctx afterwards, or when the
+ * request ends without it being sent. */
+int req_ok_stream(struct req *r, const char *content_type, req_stream_fn read, void *ctx,
+		  void (*free_ctx)(void *ctx));
 /* List success: data rendered into r->out as an array. */
 int req_ok_list(struct req *r, int has_more, int limit, int offset);
 /* Failure with the catalogue's code/status and a formatted message. */
@@ -114,6 +133,15 @@ int req_query_enum(struct req *r, const char *name, const char *const *allowed,
 /* A query parameter holding an RFC 3339 time: *out unix seconds (left as
  * is when absent); 400 otherwise. */
 int req_query_time(struct req *r, const char *name, int64_t *out);
+
+/* The from and to query parameters (RFC 3339) as a window from <= t < to:
+ * *from and *to are left as they are when absent; 400 when either is not a
+ * time or from is not before to. */
+int req_query_window(struct req *r, int64_t *from, int64_t *to);
+
+/* A query parameter holding a decimal integer in [min, max]: *out (dflt
+ * when absent); 400 otherwise. */
+int req_query_int(struct req *r, const char *name, long min, long max, long dflt, long *out);
 
 /* Parse the body as a JSON object (core/json.h rules); on failure the
  * request is answered 400 and the error returned. */

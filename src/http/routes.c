@@ -3,7 +3,10 @@
  * patterns could match the same path: literal rows come before {param}
  * rows of the same shape.
  */
+#include "approvals/api.h"
+#include "audit/api.h"
 #include "auth/api.h"
+#include "billing/api.h"
 #include "delegation/api.h"
 #include "discovery/api.h"
 #include "http/router.h"
@@ -28,6 +31,7 @@ const struct route routes[] = {
 	{"PUT", "/v1/agents/{agent_id}", api_agent_update, 0},
 	{"DELETE", "/v1/agents/{agent_id}", api_agent_pause, 0},
 	{"POST", "/v1/agents/{agent_id}/activate", api_agent_activate, 0},
+	{"GET", "/v1/agents/{agent_id}/trust", api_agent_trust, 0},
 
 	{"POST", "/v1/capabilities/discover", api_discover, 0},
 
@@ -43,6 +47,26 @@ const struct route routes[] = {
 	{"POST", "/v1/delegate", api_delegate, 0},
 	{"GET", "/v1/delegations", api_delegation_list, 0},
 	{"GET", "/v1/delegations/{delegation_id}", api_delegation_get, 0},
+	{"POST", "/v1/delegations/{delegation_id}/approve", api_delegation_approve, 0},
+	{"POST", "/v1/delegations/{delegation_id}/reject", api_delegation_reject, 0},
+
+	{"POST", "/v1/notifications/channels", api_channel_create, 0},
+	{"GET", "/v1/notifications/channels", api_channel_list, 0},
+	{"DELETE", "/v1/notifications/channels/{channel_id}", api_channel_delete, 0},
+	{"GET", "/v1/notifications/deliveries", api_delivery_list, 0},
+
+	{"GET", "/v1/audit/checkpoint", api_audit_checkpoint, 0},
+	{"GET", "/v1/audit/public-key", api_audit_public_key, 0},
+	{"GET", "/v1/audit/consistency", api_audit_consistency, 0},
+	{"GET", "/v1/audit/log", api_audit_list, 0},
+	{"GET", "/v1/audit/log/export", api_audit_export, 0},
+	{"GET", "/v1/audit/log/{event_id}/proof", api_audit_proof, 0},
+
+	{"PUT", "/v1/billing/stripe", api_billing_stripe_put, 0},
+	{"GET", "/v1/billing/stripe", api_billing_stripe_get, 0},
+	{"DELETE", "/v1/billing/stripe", api_billing_stripe_delete, 0},
+	{"GET", "/v1/billing/events", api_billing_event_list, 0},
+	{"POST", "/v1/billing/events/{billing_id}/retry", api_billing_event_retry, 0},
 };
 
 const int routes_count = (int)(sizeof(routes) / sizeof(routes[0]));

@@ -57,6 +57,8 @@ static void req_free(struct req *r)
 	json_decref(r->err_details);
 	free(r->err_details_raw);
 	free(r->param_store);
+	if (r->stream_ctx && r->stream_free)
+		r->stream_free(r->stream_ctx);
 	free(r);
 }
 
@@ -192,6 +194,29 @@ static void add_headers(struct req *r, struct MHD_Response *resp)
 		MHD_add_response_header(resp, "Connection", "close");
 }
 
+/* A streamed answer: the body comes from r->stream as the client reads;
+ * the log line is written when it starts (bytes unknown: 0). */
+static enum MHD_Result respond_stream(struct req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	uint64_t ns;
+
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, r->stream,
+						 r->stream_ctx, r->stream_free);
+	if (!resp)
+		return MHD_NO; /* req_free frees the context */
+	r->stream_ctx = NULL; /* the response owns it now */
+	add_headers(r, resp);
+	ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	r->answered = 1;
+	MHD_destroy_response(resp);
+	ns = time_mono_ns() - r->start_ns;
+	metrics_observe(r->app->metrics, r->route, r->status, ns);
+	log_request(r, ns / 1000, 0);
+	return ok;
+}
+
 static enum MHD_Result respond(struct req *r)
 {
 	uint64_t ns = time_mono_ns() - r->start_ns;
@@ -203,6 +228,8 @@ static enum MHD_Result respond(struct req *r)
 
 	if (!r->status)
 		req_fail(r, E(INTERNAL), "handler produced no response");
+	if (r->stream && !r->rc)
+		return respond_stream(r);
 	buf_init(&body, (size_t)96 * 1024 * 1024);
 	buf_reserve(&body, r->out.len + 256);
 	if (render(r, &body, (long long)(ns / 1000000))) {

@@ -4,6 +4,8 @@
  * shutting down) and GET /metrics (Prometheus text).
  */
 #include "http/service.h"
+#include "approvals/notifier.h"
+#include "billing/dispatcher.h"
 #include "delegation/delegator.h"
 
 #include "core/err.h"
@@ -33,6 +35,10 @@ int api_metrics(struct req *r)
 
 	if (!rc && r->app->delegator)
 		rc = delegator_metrics(r->app->delegator, &r->out);
+	if (!rc && r->app->notifier)
+		rc = notifier_metrics(r->app->notifier, &r->out);
+	if (!rc && r->app->billing)
+		rc = billing_metrics(r->app->billing, &r->out);
 	if (rc)
 		return req_fail(r, rc, "rendering metrics failed");
 	r->raw_type = "text/plain; version=0.0.4; charset=utf-8";

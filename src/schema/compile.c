@@ -516,20 +516,30 @@ static int sub_list(struct cctx *c, json_t *arr, const char *base, int depth, co
 	return rc;
 }
 
-/* Property names are hashed on every instance member: eight bytes at a
- * time (multiply and fold), not byte by byte. */
+/* Property names are hashed on every instance member that is not the
+ * expected next property: eight bytes at a time (multiply and fold), the
+ * tail as one more (overlapping) load, never byte by byte. */
 uint32_t schema_name_hash(const char *s, size_t len)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w = 0;
+	size_t rest = len;
+	uint32_t lo, hi;
 
-	for (; len >= 8; s += 8, len -= 8) {
+	for (; rest >= 8; s += 8, rest -= 8) {
 		memcpy(&w, s, 8);
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	w = 0;
-	for (size_t i = 0; i < len; i++) /* the tail: a loop, not a libc call */
-		w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	if (rest && len >= 8) { /* the last eight bytes, overlapping */
+		memcpy(&w, s + rest - 8, 8);
+	} else if (rest >= 4) {
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + rest - 4, 4);
+		w = lo | (uint64_t)hi << 32;
+	} else if (rest) {
+		w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[rest / 2] << 8 |
+		    (uint64_t)(unsigned char)s[rest - 1] << 16;
+	}
 	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 29;
 	return (uint32_t)h;
@@ -566,11 +576,38 @@ static int build_names(struct snode *n)
 	if (!n->names)
 		return E(INTERNAL);
 	n->names_mask = (uint32_t)(cap - 1);
-	for (size_t i = 0; i < n->nprops; i++)
-		name_slot(n, n->props[i].name, n->props[i].len)->prop = (int)i;
+	for (size_t i = 0; i < n->nprops; i++) {
+		struct sslot *slot = name_slot(n, n->props[i].name, n->props[i].len);
+
+		slot->prop = (int)i;
+		n->props[i].slot = slot;
+	}
 	n->required_in_table = n->nrequired <= 64;
 	for (size_t i = 0; i < n->nrequired && n->required_in_table; i++)
 		name_slot(n, n->required[i], strlen(n->required[i]))->req = (int)i;
+	return 0;
+}
+
+/* enum: the values stay in the schema JSON (deep equality); when all are
+ * strings, their bytes and lengths are noted for a plain comparison. */
+static int compile_enum(struct snode *n, json_t *m)
+{
+	size_t cnt = json_array_size(m);
+
+	n->enum_values = m;
+	n->flags |= SK_ENUM;
+	n->enum_strings = 1;
+	for (size_t i = 0; i < cnt; i++)
+		n->enum_strings &= json_is_string(json_array_get(m, i));
+	if (!n->enum_strings)
+		return 0;
+	n->enum_strs = calloc(cnt ? cnt : 1, sizeof(*n->enum_strs));
+	if (!n->enum_strs)
+		return E(INTERNAL);
+	for (size_t i = 0; i < cnt; i++) {
+		n->enum_strs[i].s = json_string_value(json_array_get(m, i));
+		n->enum_strs[i].len = json_string_length(json_array_get(m, i));
+	}
 	return 0;
 }
 
@@ -623,6 +660,8 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 			n->flags |= nums[i].flag | SK_ANYNUMBER;
 			if (i < 4 && exact_double(m, &n->bound_d[i]))
 				n->bounds_exact |= 1u << i;
+			if (i == 4 && !sdec_parts(&n->multiple, &n->mult_b, &n->mult_q))
+				n->flags |= SK_MULTFAST;
 		}
 	}
 
@@ -813,11 +852,9 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 	}
 	m = json_object_get(v, "enum");
 	if (json_is_array(m)) {
-		n->enum_values = m;
-		n->flags |= SK_ENUM;
-		n->enum_strings = 1;
-		for (size_t i = 0; i < json_array_size(m); i++)
-			n->enum_strings &= json_is_string(json_array_get(m, i));
+		rc = compile_enum(n, m);
+		if (rc)
+			return rc;
 	}
 	m = json_object_get(v, "allOf");
 	if (json_is_array(m))
@@ -836,12 +873,14 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 		return rc;
 	m = json_object_get(v, "not");
 	if (m) {
+		n->flags |= SK_APPLY;
 		rc = sub(c, m, base, depth, "not", NULL, &n->not_);
 		if (rc)
 			return rc;
 	}
 	m = json_object_get(v, "if");
 	if (m) {
+		n->flags |= SK_APPLY;
 		rc = sub(c, m, base, depth, "if", NULL, &n->if_);
 		x = json_object_get(v, "then");
 		if (!rc && x)
@@ -850,6 +889,10 @@ static int compile_object(struct cctx *c, struct snode *n, json_t *v, const char
 		if (!rc && x)
 			rc = sub(c, x, base, depth, "else", NULL, &n->else_);
 	}
+	if (n->nall_of || n->nany_of || n->none_of)
+		n->flags |= SK_APPLY;
+	if (!(n->flags & (SK_APPLY | SK_ANYARRAY | SK_ANYOBJECT)))
+		n->flags |= SK_LEAF;
 	return rc;
 }
 
@@ -959,6 +1002,7 @@ static void node_free(struct snode *n)
 	free(n->required);
 	free(n->props);
 	free(n->names);
+	free(n->enum_strs);
 	for (size_t i = 0; i < n->npattern_props; i++)
 		sregex_release(&n->pattern_props[i].re);
 	free(n->pattern_props);

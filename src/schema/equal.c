@@ -156,6 +156,38 @@ static int cmp_hashed(const void *a, const void *b)
 	return (x->h > y->h) - (x->h < y->h);
 }
 
+/* Up to this many items every pair is compared: cheaper than hashing. */
+#define SMALL_ARRAY 16
+
+/* The items are fetched once; an array of strings (tags, ids: the usual
+ * case) compares lengths first and looks at bytes only when they agree. */
+static int small_has_duplicates(const json_t *arr, size_t n)
+{
+	const json_t *item[SMALL_ARRAY];
+	size_t len[SMALL_ARRAY];
+	int strings = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		item[i] = json_array_get(arr, i);
+		strings &= json_is_string(item[i]);
+	}
+	if (!strings) {
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = i + 1; j < n; j++)
+				if (schema_json_equal(item[i], item[j]))
+					return 1;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		len[i] = json_string_length(item[i]);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (len[i] == len[j] && schema_bytes_equal(json_string_value(item[i]),
+								  json_string_value(item[j]), len[i]))
+				return 1;
+	return 0;
+}
+
 int schema_json_has_duplicates(const json_t *arr)
 {
 	size_t n = json_array_size(arr);
@@ -164,13 +196,8 @@ int schema_json_has_duplicates(const json_t *arr)
 
 	if (n < 2)
 		return 0;
-	if (n <= 8) {
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = i + 1; j < n; j++)
-				if (schema_json_equal(json_array_get(arr, i), json_array_get(arr, j)))
-					return 1;
-		return 0;
-	}
+	if (n <= SMALL_ARRAY)
+		return small_has_duplicates(arr, n);
 	hs = calloc(n, sizeof(*hs));
 	if (!hs) { /* out of memory: fall back to the slow exact answer */
 		for (size_t i = 0; i < n; i++)

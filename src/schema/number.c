@@ -72,12 +72,12 @@ void sdec_from_int(long long x, struct sdec *d)
 /*
  * Fast path of sdec_from_double for the common case (|x| < 2^53 with few
  * decimals): the fewest decimals k for which some integer M gives M / 10^k
- * == x. For |M| < 2^53 and k <= 22 both M and 10^k are exact doubles and
+ * == |x|. For M < 2^53 and k <= 22 both M and 10^k are exact doubles and
  * IEEE division rounds correctly, so M / 10^k is exactly what strtod makes
  * of the text "M e-k": the test is exact, and the smallest k is the
- * shortest round-trip form. 0 when found; -1 to fall back to printf.
+ * shortest round-trip form. 0 with *m and *k set; -1 to fall back to printf.
  */
-static int fast_double(double x, struct sdec *d)
+static int fast_double(double x, unsigned long long *mout, int *kout)
 {
 	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 				     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -92,10 +92,13 @@ static int fast_double(double x, struct sdec *d)
 
 		if (y >= 9007199254740992.0)
 			return -1;
-		n = llround(y);
-		for (long long m = n - 1; m <= n + 1; m++) {
+		n = (long long)(y + 0.5); /* within one of the nearest integer */
+		for (int d = 0; d < 3; d++) { /* n first: it is the one when any is */
+			long long m = n + (d == 0 ? 0 : d == 1 ? -1 : 1);
+
 			if (m > 0 && (double)m / p10[k] == ax) {
-				from_u64((unsigned long long)m, x < 0, -k, d);
+				*mout = (unsigned long long)m;
+				*kout = k;
 				return 0;
 			}
 		}
@@ -106,7 +109,8 @@ static int fast_double(double x, struct sdec *d)
 int sdec_from_double(double x, struct sdec *d)
 {
 	char tmp[48];
-	int prec, n = 0, e;
+	int prec, n = 0, e, k;
+	unsigned long long m;
 	const char *p;
 
 	memset(d, 0, sizeof(*d));
@@ -114,8 +118,10 @@ int sdec_from_double(double x, struct sdec *d)
 		return -1;
 	if (x == 0)
 		return 0;
-	if (!fast_double(x, d))
+	if (!fast_double(x, &m, &k)) {
+		from_u64(m, x < 0, -k, d);
 		return 0;
+	}
 	for (prec = 1; prec <= 17; prec++) {
 		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, x);
 		if (strtod(tmp, NULL) == x)
@@ -146,6 +152,70 @@ int sdec_from_json(const json_t *v, struct sdec *d)
 	if (json_is_real(v))
 		return sdec_from_double(json_real_value(v), d);
 	return -1;
+}
+
+int sdec_parts_from_json(const json_t *v, unsigned long long *a, int *p)
+{
+	unsigned long long m;
+	int k;
+
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		m = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+		k = 0;
+	} else if (json_is_real(v)) {
+		double x = json_real_value(v);
+
+		if (x == 0) {
+			m = 0;
+			k = 0;
+		} else if (fast_double(x, &m, &k)) {
+			return -1;
+		}
+	} else {
+		return -1;
+	}
+	*p = -k;
+	while (m && m % 10 == 0) {
+		m /= 10;
+		(*p)++;
+	}
+	*a = m;
+	if (!m)
+		*p = 0;
+	return 0;
+}
+
+int sdec_parts(const struct sdec *m, unsigned long long *b, int *q)
+{
+	unsigned long long x = 0;
+
+	if (m->ndigits == 0 || m->ndigits > 19)
+		return -1;
+	for (int i = 0; i < m->ndigits; i++)
+		x = x * 10 + (unsigned long long)(m->digits[i] - '0');
+	*b = x;
+	*q = m->exp;
+	return 0;
+}
+
+/* r * 10^shift mod b == 0, one decimal place at a time (r < b < 2^64). */
+static int shifted_rest_zero(unsigned __int128 r, int shift, unsigned long long b)
+{
+	for (; shift > 0 && r != 0; shift--)
+		r = (r * 10) % b;
+	return r == 0;
+}
+
+/* x = a * 10^p with a free of trailing zeros, m = b * 10^q: see the top. */
+int sdec_parts_multiple(unsigned long long a, int p, unsigned long long b, int q)
+{
+	if (a == 0)
+		return 1;
+	if (b == 0 || q > p)
+		return 0;
+	return shifted_rest_zero(a % b, p - q, b);
 }
 
 static int cmp_magnitude(const struct sdec *a, const struct sdec *b)
@@ -186,23 +256,17 @@ int sdec_is_integer(const struct sdec *d)
 
 int sdec_is_multiple(const struct sdec *x, const struct sdec *m)
 {
-	unsigned long long b = 0;
+	unsigned long long b;
 	unsigned __int128 r = 0;
-	int i, shift;
+	int q;
 
 	if (x->ndigits == 0)
 		return 1;
-	if (m->ndigits == 0 || m->ndigits > 19)
+	if (sdec_parts(m, &b, &q) || q > x->exp)
 		return 0;
-	if (m->exp > x->exp)
-		return 0;
-	for (i = 0; i < m->ndigits; i++)
-		b = b * 10 + (unsigned long long)(m->digits[i] - '0');
-	for (i = 0; i < x->ndigits; i++)
+	for (int i = 0; i < x->ndigits; i++)
 		r = (r * 10 + (unsigned)(x->digits[i] - '0')) % b;
-	for (shift = x->exp - m->exp; shift > 0 && r != 0; shift--)
-		r = (r * 10) % b;
-	return r == 0;
+	return shifted_rest_zero(r, x->exp - q, b);
 }
 
 void sdec_format(const struct sdec *d, char *out, size_t outsz)

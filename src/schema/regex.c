@@ -293,10 +293,33 @@ void sregex_release(struct sregex *re)
 	re->code = NULL;
 }
 
+/* Only ASCII bytes: then s is valid UTF-8 whatever produced it. */
+static int all_ascii(const char *s, size_t len)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < len; i++)
+		acc |= (unsigned char)s[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
+/*
+ * The JIT entry point skips pcre2_match's argument and UTF-8 checks, so it
+ * is used only for an ASCII subject (the usual ids, codes, keys); anything
+ * else goes through pcre2_match and its UTF check. Both honour the match
+ * limit of mctx.
+ */
 int sregex_match(const struct sregex *re, const char *s, size_t len, pcre2_match_data *md,
 		 pcre2_match_context *mctx)
 {
-	int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, mctx);
+	int rc = re->jit && all_ascii(s, len) ?
+			 pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, mctx) :
+			 pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, mctx);
 
 	if (rc >= 0)
 		return 1;

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "schema/schema.h"
 
@@ -44,6 +45,16 @@ int sdec_is_integer(const struct sdec *d);
 int sdec_is_multiple(const struct sdec *x, const struct sdec *m);
 /* Shortest decimal text for messages, into out. */
 void sdec_format(const struct sdec *d, char *out, size_t outsz);
+
+/* The same decimals without digit strings, for the validation fast path:
+ * |v| = a * 10^p with a free of trailing zeros (a == 0 for zero). 0, or -1
+ * when v is not a number or its shortest form does not fit (the caller
+ * then takes the sdec path, which gives the same answers). */
+int sdec_parts_from_json(const json_t *v, unsigned long long *a, int *p);
+/* The parts of a multipleOf (m > 0) when its digits fit in 64 bits: 0, or -1. */
+int sdec_parts(const struct sdec *m, unsigned long long *b, int *q);
+/* sdec_is_multiple on parts: 1 when a * 10^p is a multiple of b * 10^q. */
+int sdec_parts_multiple(unsigned long long a, int p, unsigned long long b, int q);
 
 /* ---- equal.c ------------------------------------------------------------ */
 
@@ -145,14 +156,58 @@ enum {
 	SK_ANYARRAY = 1u << 11,    /* any of the array keywords */
 	SK_ANYOBJECT = 1u << 12,   /* any of the object keywords */
 	SK_ANYNUMBER = 1u << 13,   /* any of the number keywords */
+	SK_MULTFAST = 1u << 14,    /* multipleOf fits mult_b * 10^mult_q */
+	SK_APPLY = 1u << 15,       /* allOf, anyOf, oneOf, not or if */
+	SK_LEAF = 1u << 16,        /* none of $ref, SK_APPLY, array or object keywords:
+				      validating it applies no other schema */
 };
 
-struct snode;
+/* 1 when the 8 (4) bytes at a and b are equal. */
+static inline int schema_eq8(const char *a, const char *b)
+{
+	uint64_t x, y;
+
+	return memcpy(&x, a, 8), memcpy(&y, b, 8), x == y;
+}
+
+static inline int schema_eq4(const char *a, const char *b)
+{
+	uint32_t x, y;
+
+	return memcpy(&x, a, 4), memcpy(&y, b, 4), x == y;
+}
+
+/* Equality of two byte strings of the same length len: for the short member
+ * names and enum values validation compares, a (possibly overlapping) word
+ * from each end instead of a call to memcmp. */
+static inline int schema_bytes_equal(const char *a, const char *b, size_t len)
+{
+	if (len >= 8 && len <= 16)
+		return schema_eq8(a, b) & schema_eq8(a + len - 8, b + len - 8);
+	if (len >= 4 && len < 8)
+		return schema_eq4(a, b) & schema_eq4(a + len - 4, b + len - 4);
+	if (len < 4) {
+		for (size_t i = 0; i < len; i++)
+			if (a[i] != b[i])
+				return 0;
+		return 1;
+	}
+	return memcmp(a, b, len) == 0;
+}
+
+struct sslot;
 
 struct sprop {
 	const char *name; /* borrowed from the schema JSON */
 	size_t len;
 	struct snode *node;
+	const struct sslot *slot; /* its entry in the name table */
+};
+
+/* A string borrowed from the schema JSON, with its length. */
+struct sstr {
+	const char *s;
+	size_t len;
 };
 
 struct spattern {
@@ -181,28 +236,48 @@ struct sdep {
 	size_t nnames;
 };
 
+/* Fields in the order validation reads them: what every value needs first
+ * (a leaf string or number is decided within the first two cache lines),
+ * the exact decimals and the applicators, read on failure or rarely, last. */
 struct snode {
 	int boolean; /* -1: an object schema; 0: false; 1: true */
-	struct snode *ref; /* "$ref": when set, every other keyword is ignored */
-	const char *ref_text;
 	unsigned flags;
 	unsigned types;
-
-	struct sdec minimum, maximum, xminimum, xmaximum, multiple;
-	/* The four bounds as doubles, and which of them are exactly integers
-	 * of magnitude <= 2^53 (bit i for bound i, in the order above): for
-	 * those, comparing the instance's double gives the exact answer,
-	 * because rounding to double is monotone. */
-	double bound_d[4];
-	unsigned bounds_exact;
+	struct snode *ref; /* "$ref": when set, every other keyword is ignored */
 
 	long long min_length, max_length; /* -1 when absent */
 	struct sregex pattern;
-	const char *pattern_source;
 	int has_pattern;
 	enum sformat format;
-	const char *format_name; /* borrowed, for messages */
+	/* The four bounds as doubles, and which of them are exactly integers
+	 * of magnitude <= 2^53 (bit i for bound i, in the order of the sdecs
+	 * below): for those, comparing the instance's double gives the exact
+	 * answer, because rounding to double is monotone. */
+	double bound_d[4];
+	unsigned bounds_exact;
+	int mult_q;
+	unsigned long long mult_b; /* multiple = mult_b * 10^mult_q (SK_MULTFAST) */
+	struct sstr *enum_strs; /* the enum when enum_strings, in order */
+	const json_t *enum_values;
+	int enum_strings; /* every enum value is a string: compare bytes */
 
+	/* objects */
+	int required_in_table; /* nrequired <= 64: required checked by mask */
+	struct sslot *names; /* properties and required names */
+	uint32_t names_mask; /* table size - 1 */
+	struct sprop *props;
+	size_t nprops;
+	const char **required;
+	size_t nrequired;
+	struct spattern *pattern_props;
+	size_t npattern_props;
+	struct snode *additional_props;
+	struct snode *property_names;
+	long long min_props, max_props;
+	struct sdep *deps;
+	size_t ndeps;
+
+	/* arrays */
 	struct snode *items;        /* items as one schema */
 	struct snode **items_array; /* items as an array */
 	size_t nitems;
@@ -211,29 +286,16 @@ struct snode {
 	long long min_items, max_items;
 	struct snode *contains;
 
-	long long min_props, max_props;
-	const char **required;
-	size_t nrequired;
-	struct sprop *props;
-	size_t nprops;
-	struct sslot *names; /* properties and required names */
-	uint32_t names_mask; /* table size - 1 */
-	int required_in_table; /* nrequired <= 64: required checked by mask */
-	struct spattern *pattern_props;
-	size_t npattern_props;
-	struct snode *additional_props;
-	struct sdep *deps;
-	size_t ndeps;
-	struct snode *property_names;
-
 	const json_t *const_value; /* borrowed from the schema JSON */
-	const json_t *enum_values;
-	int enum_strings; /* every enum value is a string: compare bytes */
-
 	struct snode **all_of, **any_of, **one_of;
 	size_t nall_of, nany_of, none_of;
 	struct snode *not_;
 	struct snode *if_, *then_, *else_;
+
+	struct sdec minimum, maximum, xminimum, xmaximum, multiple;
+	const char *ref_text;
+	const char *pattern_source;
+	const char *format_name; /* borrowed, for messages */
 };
 
 struct schema {

@@ -23,6 +23,19 @@
  *
  * Instance paths are built in place in one buffer (push a segment, recurse,
  * truncate), so a valid instance costs no formatting at all.
+ *
+ * The success path is what runs for every task, so it is kept lean with
+ * what compile.c prepared (see docs/schema.md, "Speed"):
+ *   - object members are matched to "properties" by trying the property
+ *     after the last one found (instances mostly follow the schema's order)
+ *     before the hashed name table;
+ *   - SK_LEAF nodes (no $ref, applicator, array or object keyword) go
+ *     from the member and item loops straight to their keywords, without
+ *     v_node's boolean, $ref and depth bookkeeping;
+ *   - const/enum and applicators are skipped by one flag test each;
+ *   - numbers pass on doubles (integral bounds) and on integer parts
+ *     (multipleOf) when that is exact; the decimal path decides otherwise;
+ *   - everything that formats a message is out of line.
  */
 #include "schema/schema_int.h"
 
@@ -35,6 +48,15 @@
 #include "core/err.h"
 
 #include "core/banned.h"
+
+/* The success path of a member or an item (v_child, v_keywords and the
+ * type, number and string checks under them) is inlined into the member
+ * and item loops whatever GCC's size heuristics say: left to them at -O2
+ * it was not, at a cost of about 10% of a validation (callgrind). What
+ * formats a message, and the rarer keywords, stay out of line so that
+ * path stays small. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NOINLINE static __attribute__((noinline))
 
 struct refframe {
 	const struct snode *target;
@@ -195,18 +217,20 @@ static const char *type_name(const json_t *v)
 	}
 }
 
-static unsigned type_of(const json_t *v)
+ALWAYS_INLINE unsigned type_of(const json_t *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return ST_OBJECT;
-	case JSON_ARRAY:
-		return ST_ARRAY;
-	case JSON_STRING:
-		return ST_STRING;
-	case JSON_INTEGER:
-		return ST_INTEGER | ST_NUMBER;
-	case JSON_REAL: {
+	static const unsigned bits[] = {
+		[JSON_OBJECT] = ST_OBJECT,
+		[JSON_ARRAY] = ST_ARRAY,
+		[JSON_STRING] = ST_STRING,
+		[JSON_INTEGER] = ST_INTEGER | ST_NUMBER,
+		[JSON_TRUE] = ST_BOOLEAN,
+		[JSON_FALSE] = ST_BOOLEAN,
+		[JSON_NULL] = ST_NULL,
+	};
+	json_type jt = json_typeof(v);
+
+	if (jt == JSON_REAL) {
 		double d = json_real_value(v);
 
 		/* draft 7: a number with a zero fractional part is an integer
@@ -215,12 +239,7 @@ static unsigned type_of(const json_t *v)
 			return ST_INTEGER | ST_NUMBER;
 		return ST_NUMBER;
 	}
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return ST_BOOLEAN;
-	default:
-		return ST_NULL;
-	}
+	return (unsigned)jt < sizeof(bits) / sizeof(bits[0]) ? bits[jt] : ST_NULL;
 }
 
 static void type_list(unsigned t, char *out, size_t outsz)
@@ -262,6 +281,7 @@ static size_t utf8_length(const char *s, size_t n)
 }
 
 static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int idepth);
+ALWAYS_INLINE int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth);
 
 /* Validate quietly: 1 when inst is valid against n. */
 static int matches(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
@@ -330,17 +350,17 @@ static int regex_match(struct vctx *c, const struct sregex *re, const char *src,
 
 /* All bounds of n passed, decided on doubles (see bounds_exact); 0 when
  * the exact decimal path must decide (or report a failure). */
-static int bounds_pass_fast(const struct snode *n, const json_t *inst)
+ALWAYS_INLINE int bounds_pass_fast(const struct snode *n, const json_t *inst)
 {
 	unsigned want = 0;
 	double x;
 
-	if (n->flags & SK_MULTIPLE)
-		return 0;
 	want |= (n->flags & SK_MINIMUM) ? 1u : 0;
 	want |= (n->flags & SK_MAXIMUM) ? 2u : 0;
 	want |= (n->flags & SK_XMINIMUM) ? 4u : 0;
 	want |= (n->flags & SK_XMAXIMUM) ? 8u : 0;
+	if (!want)
+		return 1;
 	if ((n->bounds_exact & want) != want)
 		return 0;
 	if (json_is_integer(inst)) {
@@ -358,14 +378,26 @@ static int bounds_pass_fast(const struct snode *n, const json_t *inst)
 	       !((want & 4) && x <= n->bound_d[2]) && !((want & 8) && x >= n->bound_d[3]);
 }
 
-static int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
+/* multipleOf passed, decided on the instance's decimal parts without digit
+ * strings; 0 when the exact decimal path must decide (or report). */
+ALWAYS_INLINE int multiple_pass_fast(const struct snode *n, const json_t *inst)
+{
+	unsigned long long a;
+	int p;
+
+	if (!(n->flags & SK_MULTIPLE))
+		return 1;
+	return (n->flags & SK_MULTFAST) && !sdec_parts_from_json(inst, &a, &p) &&
+	       sdec_parts_multiple(a, p, n->mult_b, n->mult_q);
+}
+
+/* Every number keyword on exact decimals, reporting each failure. */
+NOINLINE int v_number_exact(struct vctx *c, const struct snode *n, const json_t *inst)
 {
 	struct sdec x;
 	char a[48], b[48];
 	int bad = 0;
 
-	if (bounds_pass_fast(n, inst))
-		return 0;
 	if (sdec_from_json(inst, &x))
 		return fail(c, "type", "number is not finite");
 	if ((n->flags & SK_MINIMUM) && sdec_cmp(&x, &n->minimum) < 0) {
@@ -399,15 +431,27 @@ static int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
 	return bad;
 }
 
-static int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
+ALWAYS_INLINE int v_number(struct vctx *c, const struct snode *n, const json_t *inst)
 {
-	const char *s = json_string_value(inst);
-	size_t len = json_string_length(inst);
+	if (bounds_pass_fast(n, inst) && multiple_pass_fast(n, inst))
+		return 0;
+	return v_number_exact(c, n, inst);
+}
+
+/* Whether minLength/maxLength need the characters counted: a string of
+ * len bytes has between len / 4 and len characters. */
+static int must_count(const struct snode *n, size_t len)
+{
+	return (n->min_length >= 0 && len < 4 * (unsigned long long)n->min_length) ||
+	       (n->max_length >= 0 && len > (unsigned long long)n->max_length);
+}
+
+/* Every string keyword, reporting each failure. */
+NOINLINE int v_string_all(struct vctx *c, const struct snode *n, const char *s, size_t len)
+{
 	int bad = 0;
 
-	/* bytes >= characters >= bytes / 4: count only when that is not enough */
-	if ((n->min_length >= 0 && len < 4 * (unsigned long long)n->min_length) ||
-	    (n->max_length >= 0 && len > (unsigned long long)n->max_length)) {
+	if (must_count(n, len)) {
 		size_t chars = utf8_length(s, len);
 
 		if (n->min_length >= 0 && chars < (unsigned long long)n->min_length) {
@@ -439,7 +483,18 @@ static int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
 	return bad;
 }
 
-static int v_array(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+/* Lengths that pass on the byte count alone, and no pattern or format: the
+ * usual string member, decided without looking at its bytes. */
+ALWAYS_INLINE int v_string(struct vctx *c, const struct snode *n, const json_t *inst)
+{
+	size_t len = json_string_length(inst);
+
+	if (!must_count(n, len) && !n->has_pattern && n->format == SFMT_NONE)
+		return 0;
+	return v_string_all(c, n, json_string_value(inst), len);
+}
+
+NOINLINE int v_array(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	size_t size = json_array_size(inst);
 	int bad = 0;
@@ -475,7 +530,7 @@ static int v_array(struct vctx *c, const struct snode *n, const json_t *inst, in
 		if (item->boolean == 0 && n->items_is_array && i >= n->nitems) {
 			bad |= fail(c, "additionalItems", "no items allowed past the first %zu", n->nitems);
 		} else {
-			bad |= v_node(c, item, json_array_get(inst, i), idepth + 1);
+			bad |= v_child(c, item, json_array_get(inst, i), idepth + 1);
 		}
 		pop(c, old);
 		if (bad && done(c))
@@ -498,7 +553,7 @@ static const struct sslot *find_name(const struct snode *n, const char *key, siz
 
 	while (n->names[i].name) {
 		if (n->names[i].hash == h && n->names[i].len == len &&
-		    !memcmp(n->names[i].name, key, len))
+		    schema_bytes_equal(n->names[i].name, key, len))
 			return &n->names[i];
 		i = (i + 1) & n->names_mask;
 	}
@@ -511,7 +566,7 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 		     uint64_t *seen)
 {
 	const char *key;
-	size_t klen;
+	size_t klen, next = 0;
 	json_t *val;
 	int bad = 0;
 
@@ -522,16 +577,25 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 		key = json_object_iter_key(it);
 		klen = json_object_iter_key_len(it);
 		val = json_object_iter_value(it);
-		const struct sslot *slot = n->names ? find_name(n, key, klen) : NULL;
+		const struct sslot *slot = NULL;
 		int matched = 0;
+
+		/* instances mostly list members in the schema's order: try the
+		 * property after the last one found before hashing */
+		if (next < n->nprops && n->props[next].len == klen &&
+		    schema_bytes_equal(n->props[next].name, key, klen))
+			slot = n->props[next].slot;
+		else if (n->names)
+			slot = find_name(n, key, klen);
 		size_t old = push(c, key, klen);
 
 		if (slot) {
 			if (slot->req >= 0)
 				*seen |= 1ULL << slot->req;
 			if (slot->prop >= 0) {
+				next = (size_t)slot->prop + 1;
 				matched = 1;
-				bad |= v_node(c, n->props[slot->prop].node, val, idepth + 1);
+				bad |= v_child(c, n->props[slot->prop].node, val, idepth + 1);
 			}
 		}
 		for (size_t i = 0; i < n->npattern_props; i++) {
@@ -544,14 +608,14 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 			}
 			if (m) {
 				matched = 1;
-				bad |= v_node(c, n->pattern_props[i].node, val, idepth + 1);
+				bad |= v_child(c, n->pattern_props[i].node, val, idepth + 1);
 			}
 		}
 		if (!matched && n->additional_props) {
 			if (n->additional_props->boolean == 0)
 				bad |= fail(c, "additionalProperties", "property not allowed");
 			else
-				bad |= v_node(c, n->additional_props, val, idepth + 1);
+				bad |= v_child(c, n->additional_props, val, idepth + 1);
 		}
 		if (n->property_names) {
 			json_t *name = json_stringn(key, klen);
@@ -574,7 +638,7 @@ static int v_members(struct vctx *c, const struct snode *n, const json_t *inst, 
 	return bad;
 }
 
-static int v_object(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+NOINLINE int v_object(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
 {
 	size_t size = json_object_size(inst);
 	uint64_t seen = 0;
@@ -631,60 +695,15 @@ static int v_object(struct vctx *c, const struct snode *n, const json_t *inst, i
 	return bad;
 }
 
-static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+/* const and enum. */
+NOINLINE int v_values(struct vctx *c, const struct snode *n, const json_t *inst)
 {
-	unsigned t;
 	int bad = 0;
 
-	if (n->boolean >= 0)
-		return n->boolean ? 0 : fail(c, "false", "no value is allowed here");
-	if (c->fatal)
-		return 1;
-	if (idepth > SCHEMA_MAX_INSTANCE_DEPTH)
-		return fatal(c, "depth", "instance nested deeper than %d levels",
-			     SCHEMA_MAX_INSTANCE_DEPTH);
-	if (c->depth >= SCHEMA_MAX_EVAL_DEPTH)
-		return fatal(c, "$ref", "schema applications nested deeper than %d",
-			     SCHEMA_MAX_EVAL_DEPTH);
-	if (n->ref) {
-		for (size_t i = c->nrefs; i-- > 0;) {
-			if (c->refs[i].target == n->ref && c->refs[i].inst == inst)
-				return fatal(c, "$ref", "$ref \"%.80s\" loops without consuming the instance",
-					     n->ref_text);
-		}
-		c->refs[c->nrefs].target = n->ref;
-		c->refs[c->nrefs].inst = inst;
-		c->nrefs++;
-		c->depth++;
-		bad = v_node(c, n->ref, inst, idepth);
-		c->depth--;
-		c->nrefs--;
-		return bad;
-	}
-	c->depth++;
-	t = type_of(inst);
-	if ((n->flags & SK_TYPE) && !(n->types & t)) {
-		char want[80];
-
-		type_list(n->types, want, sizeof(want));
-		bad |= fail(c, "type", "expected %s, got %s", want, type_name(inst));
-		if (done(c))
-			goto out;
-	}
-	if ((t & ST_NUMBER) && (n->flags & SK_ANYNUMBER))
-		bad |= v_number(c, n, inst);
-	else if (t == ST_STRING && (n->flags & SK_ANYSTRING))
-		bad |= v_string(c, n, inst);
-	else if (t == ST_ARRAY && (n->flags & SK_ANYARRAY))
-		bad |= v_array(c, n, inst, idepth);
-	else if (t == ST_OBJECT && (n->flags & SK_ANYOBJECT))
-		bad |= v_object(c, n, inst, idepth);
-	if (bad && done(c))
-		goto out;
 	if ((n->flags & SK_CONST) && !schema_json_equal(n->const_value, inst)) {
 		bad |= fail(c, "const", "expected the constant value");
 		if (done(c))
-			goto out;
+			return bad;
 	}
 	if (n->flags & SK_ENUM) {
 		size_t i, cnt = json_array_size(n->enum_values);
@@ -693,28 +712,31 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 			const char *s = json_string_value(inst);
 			size_t len = json_string_length(inst);
 
-			for (i = 0; i < cnt; i++) {
-				const json_t *e = json_array_get(n->enum_values, i);
-
-				if (json_string_length(e) == len &&
-				    !memcmp(json_string_value(e), s, len))
+			for (i = 0; i < cnt; i++)
+				if (n->enum_strs[i].len == len &&
+				    schema_bytes_equal(n->enum_strs[i].s, s, len))
 					break;
-			}
 		} else {
 			for (i = 0; i < cnt; i++)
 				if (schema_json_equal(json_array_get(n->enum_values, i), inst))
 					break;
 		}
-		if (i == cnt) {
+		if (i == cnt)
 			bad |= fail(c, "enum", "expected one of the %zu allowed values", cnt);
-			if (done(c))
-				goto out;
-		}
 	}
+	return bad;
+}
+
+/* The applicators allOf, anyOf, oneOf, not, if/then/else (SK_APPLY: most
+ * nodes have none of them). */
+NOINLINE int v_apply(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+{
+	int bad = 0;
+
 	for (size_t i = 0; i < n->nall_of; i++) {
 		bad |= v_node(c, n->all_of[i], inst, idepth);
 		if (bad && done(c))
-			goto out;
+			return bad;
 	}
 	if (n->nany_of) {
 		size_t i;
@@ -726,7 +748,7 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 			bad |= fail(c, "anyOf", "expected to match at least one of %zu schemas",
 				    n->nany_of);
 			if (done(c))
-				goto out;
+				return bad;
 		}
 	}
 	if (n->none_of) {
@@ -740,13 +762,13 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 				      fail(c, "oneOf", "expected to match exactly one of %zu schemas, matched none",
 					   n->none_of);
 			if (done(c))
-				goto out;
+				return bad;
 		}
 	}
 	if (n->not_ && matches(c, n->not_, inst, idepth)) {
 		bad |= fail(c, "not", "expected not to match the schema under \"not\"");
 		if (done(c))
-			goto out;
+			return bad;
 	}
 	if (n->if_ && (n->then_ || n->else_)) {
 		if (matches(c, n->if_, inst, idepth)) {
@@ -756,9 +778,110 @@ static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int
 			bad |= v_node(c, n->else_, inst, idepth);
 		}
 	}
-out:
+	return bad;
+}
+
+/* type failed: the message names what was expected (kept out of v_node,
+ * which runs for every value). */
+NOINLINE int fail_type(struct vctx *c, const struct snode *n, const json_t *inst)
+{
+	char want[80];
+
+	type_list(n->types, want, sizeof(want));
+	return fail(c, "type", "expected %s, got %s", want, type_name(inst));
+}
+
+/* A node that is a "$ref": the target, unless that re-enters itself. */
+NOINLINE int v_ref(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+{
+	int bad;
+
+	for (size_t i = c->nrefs; i-- > 0;) {
+		if (c->refs[i].target == n->ref && c->refs[i].inst == inst)
+			return fatal(c, "$ref",
+				     "$ref \"%.80s\" loops without consuming the instance",
+				     n->ref_text);
+	}
+	c->refs[c->nrefs].target = n->ref;
+	c->refs[c->nrefs].inst = inst;
+	c->nrefs++;
+	c->depth++;
+	bad = v_node(c, n->ref, inst, idepth);
+	c->depth--;
+	c->nrefs--;
+	return bad;
+}
+
+/* A bound on the way down was hit (or already had been). */
+NOINLINE int v_bound(struct vctx *c, int idepth)
+{
+	if (c->fatal)
+		return 1;
+	if (idepth > SCHEMA_MAX_INSTANCE_DEPTH)
+		return fatal(c, "depth", "instance nested deeper than %d levels",
+			     SCHEMA_MAX_INSTANCE_DEPTH);
+	return fatal(c, "$ref", "schema applications nested deeper than %d",
+		     SCHEMA_MAX_EVAL_DEPTH);
+}
+
+/* Every keyword of object schema n but $ref, in the order failures are
+ * reported. */
+ALWAYS_INLINE int v_keywords(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+{
+	unsigned t = type_of(inst);
+	int bad = 0;
+
+	if ((n->flags & SK_TYPE) && !(n->types & t)) {
+		bad |= fail_type(c, n, inst);
+		if (done(c))
+			return bad;
+	}
+	if ((t & ST_NUMBER) && (n->flags & SK_ANYNUMBER))
+		bad |= v_number(c, n, inst);
+	else if (t == ST_STRING && (n->flags & SK_ANYSTRING))
+		bad |= v_string(c, n, inst);
+	else if (t == ST_ARRAY && (n->flags & SK_ANYARRAY))
+		bad |= v_array(c, n, inst, idepth);
+	else if (t == ST_OBJECT && (n->flags & SK_ANYOBJECT))
+		bad |= v_object(c, n, inst, idepth);
+	if (bad && done(c))
+		return bad;
+	if (n->flags & (SK_CONST | SK_ENUM)) {
+		bad |= v_values(c, n, inst);
+		if (bad && done(c))
+			return bad;
+	}
+	if (n->flags & SK_APPLY)
+		bad |= v_apply(c, n, inst, idepth);
+	return bad;
+}
+
+static int v_node(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+{
+	int bad;
+
+	if (n->boolean >= 0)
+		return n->boolean ? 0 : fail(c, "false", "no value is allowed here");
+	if (c->fatal || idepth > SCHEMA_MAX_INSTANCE_DEPTH || c->depth >= SCHEMA_MAX_EVAL_DEPTH)
+		return v_bound(c, idepth);
+	if (n->ref)
+		return v_ref(c, n, inst, idepth);
+	c->depth++;
+	bad = v_keywords(c, n, inst, idepth);
 	c->depth--;
 	return bad | c->fatal;
+}
+
+/* v_node for a member or item. An SK_LEAF node applies no other schema,
+ * so the application depth v_node would count is never looked at: its
+ * keywords are checked directly. */
+ALWAYS_INLINE int v_child(struct vctx *c, const struct snode *n, const json_t *inst, int idepth)
+{
+	if (!(n->flags & SK_LEAF))
+		return v_node(c, n, inst, idepth);
+	if (c->fatal || idepth > SCHEMA_MAX_INSTANCE_DEPTH || c->depth >= SCHEMA_MAX_EVAL_DEPTH)
+		return v_bound(c, idepth);
+	return v_keywords(c, n, inst, idepth) | c->fatal;
 }
 
 int schema_validate(const struct schema *s, const json_t *instance, struct schema_errors *errs)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "approvals/channel.h"
 #include "core/err.h"
 #include "core/banned.h"
 
@@ -146,6 +147,88 @@ static int set_emb_key(struct config *c, const char *v, char *msg, size_t msgsz)
 		    "NEXRA_EMBEDDINGS_API_KEY", msg, msgsz);
 }
 
+static int set_public_url(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	size_t n = strlen(v);
+
+	if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strpbrk(v, " \t\r\n?#")) {
+		snprintf(msg, msgsz, "--public-url must be an http:// or https:// base URL, got '%s'",
+			 v);
+		return E(VALIDATION);
+	}
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if (n >= sizeof(c->public_url)) {
+		snprintf(msg, msgsz, "--public-url is too long");
+		return E(VALIDATION);
+	}
+	snprintf(c->public_url, sizeof(c->public_url), "%.*s", (int)n, v);
+	return 0;
+}
+
+static int set_smtp_url(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	if ((strncmp(v, "smtp://", 7) && strncmp(v, "smtps://", 8)) || strpbrk(v, " \t\r\n")) {
+		snprintf(msg, msgsz, "--smtp-url must be smtp://HOST[:PORT] or smtps://..., got '%s'",
+			 v);
+		return E(VALIDATION);
+	}
+	return copy(c->smtp_url, sizeof(c->smtp_url), v, "--smtp-url", msg, msgsz);
+}
+
+static int set_smtp_from(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	if (!channel_email_valid(v)) {
+		snprintf(msg, msgsz, "--smtp-from must be an email address, got '%s'", v);
+		return E(VALIDATION);
+	}
+	return copy(c->smtp_from, sizeof(c->smtp_from), v, "--smtp-from", msg, msgsz);
+}
+
+static int set_smtp_user(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	return copy(c->smtp_user, sizeof(c->smtp_user), v, "--smtp-user", msg, msgsz);
+}
+
+static int set_smtp_password(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	return copy(c->smtp_password, sizeof(c->smtp_password), v, "NEXRA_SMTP_PASSWORD", msg,
+		    msgsz);
+}
+
+static int set_notify_retry(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	long n;
+
+	if (parse_int(v, 1, 600, &n)) {
+		snprintf(msg, msgsz, "--notify-retry must be 1..600 seconds, got '%s'", v);
+		return E(VALIDATION);
+	}
+	c->notify_retry_s = (int)n;
+	return 0;
+}
+
+/* http(s)://host[:port][/path] without a query; a trailing slash is dropped.
+ * Plain http only with --dev (checked by config_load once all are read). */
+static int set_stripe_base(struct config *c, const char *v, char *msg, size_t msgsz)
+{
+	size_t n = strlen(v);
+
+	if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strpbrk(v, "?# \t") ||
+	    n <= 8) {
+		snprintf(msg, msgsz, "--stripe-api-base must be an http(s):// URL, got '%s'", v);
+		return E(VALIDATION);
+	}
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if (n >= sizeof(c->stripe_api_base)) {
+		snprintf(msg, msgsz, "--stripe-api-base is too long");
+		return E(VALIDATION);
+	}
+	snprintf(c->stripe_api_base, sizeof(c->stripe_api_base), "%.*s", (int)n, v);
+	return 0;
+}
+
 /* "starter=100,growth=1000"; a value of 0 or "off" means unlimited. */
 static int set_limits(struct config *c, const char *v, char *msg, size_t msgsz)
 {
@@ -201,6 +284,13 @@ static const struct key keys[] = {
 	{"--embeddings-url", "NEXRA_EMBEDDINGS_URL", 0, set_emb_url, "OpenAI-compatible embeddings endpoint, e.g. http://127.0.0.1:11434/v1/embeddings (default: none, built-in embedder only)"},
 	{"--embeddings-model", "NEXRA_EMBEDDINGS_MODEL", 0, set_emb_model, "model name sent to the embeddings endpoint (required with --embeddings-url)"},
 	{NULL, "NEXRA_EMBEDDINGS_API_KEY", 0, set_emb_key, "bearer token for the embeddings endpoint (optional)"},
+	{"--stripe-api-base", "NEXRA_STRIPE_API_BASE", 0, set_stripe_base, "Stripe API root for billing delivery (default https://api.stripe.com; http:// only with --dev)"},
+	{"--public-url", "NEXRA_PUBLIC_URL", 0, set_public_url, "base URL of this API for links in notifications (default: paths only)"},
+	{"--smtp-url", "NEXRA_SMTP_URL", 0, set_smtp_url, "SMTP server for email channels: smtp://HOST[:PORT] or smtps://..."},
+	{"--smtp-from", "NEXRA_SMTP_FROM", 0, set_smtp_from, "sender address of notification emails (default nexra@localhost.localdomain)"},
+	{"--smtp-user", "NEXRA_SMTP_USER", 0, set_smtp_user, "SMTP user name (password in NEXRA_SMTP_PASSWORD)"},
+	{NULL, "NEXRA_SMTP_PASSWORD", 0, set_smtp_password, "SMTP password"},
+	{"--notify-retry", "NEXRA_NOTIFY_RETRY", 0, set_notify_retry, "seconds before a failed notification's first retry, doubling up to 600 (default 5)"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -224,6 +314,9 @@ static void defaults(struct config *c)
 	c->limit_starter = 100;
 	c->limit_growth = 1000;
 	c->shutdown_grace_s = 10;
+	snprintf(c->stripe_api_base, sizeof(c->stripe_api_base), "https://api.stripe.com");
+	snprintf(c->smtp_from, sizeof(c->smtp_from), "nexra@localhost.localdomain");
+	c->notify_retry_s = 5;
 }
 
 /* The master key file sits next to the SQLite database unless given. */
@@ -294,6 +387,10 @@ int config_load(struct config *c, int argc, char **argv, char *msg, size_t msgsz
 		c->signup = c->dev ? SIGNUP_OPEN : SIGNUP_ADMIN;
 	if (c->embeddings_url[0] && !c->embeddings_model[0]) {
 		snprintf(msg, msgsz, "--embeddings-url needs --embeddings-model (NEXRA_EMBEDDINGS_MODEL)");
+		return E(VALIDATION);
+	}
+	if (!c->dev && strncmp(c->stripe_api_base, "https://", 8)) {
+		snprintf(msg, msgsz, "--stripe-api-base must be https:// outside --dev");
 		return E(VALIDATION);
 	}
 	default_key_file(c);

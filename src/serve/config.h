@@ -25,6 +25,13 @@ struct config {
 	char embeddings_url[1024]; /* OpenAI-compatible embeddings endpoint; "" none */
 	char embeddings_model[256];
 	char embeddings_api_key[512]; /* NEXRA_EMBEDDINGS_API_KEY */
+	char public_url[512];      /* --public-url: base of links in notifications ("" none) */
+	char smtp_url[1024];       /* --smtp-url: smtp(s)://host[:port] for email channels */
+	char smtp_from[256];       /* --smtp-from: sender address */
+	char smtp_user[256];       /* --smtp-user */
+	char smtp_password[256];   /* NEXRA_SMTP_PASSWORD */
+	int notify_retry_s;        /* first retry delay of a failed notification */
+	char stripe_api_base[512]; /* Stripe's API root, no trailing slash */
 };
 
 /* Fill cfg from argv (after "serve"), the environment and defaults. On a

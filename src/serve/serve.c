@@ -17,8 +17,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "approvals/notifier.h"
 #include "core/err.h"
+#include "audit/appender.h"
+#include "audit/log.h"
 #include "core/log.h"
+#include "core/timefmt.h"
+#include "billing/dispatcher.h"
 #include "crypto/seal.h"
 #include "delegation/delegator.h"
 #include "discovery/discovery.h"
@@ -27,7 +32,7 @@
 #include "serve/app.h"
 #include "core/banned.h"
 
-#define POOL_EXTRA 2
+#define POOL_EXTRA 5 /* sweeper, ledger writer, billing dispatcher, notifier, audit appender */
 
 /* mkdir -p of the parent directory of path (one level is enough for
  * ./var/nexra.db, and deeper trees are the operator's to create). */
@@ -72,6 +77,12 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "database migration failed: %s", store_last_error());
 		return rc;
 	}
+	/* without its key the server still serves everything but signed audit
+	 * checkpoints (503 there): docs/audit.md */
+	if (audit_signer_load(app->store, app->master_key, time_now_unix(), &app->audit_key, msg,
+			      msgsz))
+		log_msg("error", "startup", "%s", msg);
+	msg[0] = '\0';
 	rc = ratelimiter_init(&app->rl, 60 * 1000);
 	if (!rc)
 		rc = stackcache_init(&app->stacks);
@@ -102,13 +113,34 @@ static int start(struct app *app, struct config *cfg, char *msg, size_t msgsz)
 			cfg->embeddings_url[0] ? cfg->embeddings_model : "");
 	}
 	rc = delegator_new(app, &app->delegator);
-	if (rc)
+	if (rc) {
 		snprintf(msg, msgsz, "cannot start the delegation threads");
+		return rc;
+	}
+	rc = notifier_new(app, &app->notifier);
+	if (rc) {
+		snprintf(msg, msgsz, "cannot start the notifier thread");
+		return rc;
+	}
+	rc = audit_appender_new(app->store, &app->appender);
+	if (rc) {
+		snprintf(msg, msgsz, "cannot start the audit appender thread");
+		return rc;
+	}
+	rc = billing_dispatcher_new(app, &app->billing);
+	if (rc)
+		snprintf(msg, msgsz, "cannot start the billing dispatcher");
 	return rc;
 }
 
 static void stop(struct app *app)
 {
+	notifier_free(app->notifier); /* no request can poke it any more */
+	app->notifier = NULL;
+	audit_appender_free(app->appender);
+	app->appender = NULL;
+	billing_dispatcher_free(app->billing);
+	app->billing = NULL;
 	delegator_free(app->delegator);
 	app->delegator = NULL;
 	if (app->disc) {

@@ -16,6 +16,8 @@
  * except bytea, which goes as binary so no escaping is involved; results
  * come back as text and bytea is decoded with PQunescapeBytea. A NaN double
  * is sent as NULL and -0.0 as 0, which is what SQLite stores for them.
+ * The helpers for both live in pg_int.h, shared with pg_ledger.c (the
+ * delegation ledger, which needs pipelining and stored functions).
  *
  * Errors: any integrity-constraint violation (SQLSTATE class 23: unique,
  * foreign key, check, not null) is CONFLICT, as SQLITE_CONSTRAINT is in
@@ -33,21 +35,19 @@
  */
 #include <assert.h>
 #include <libpq-fe.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "store/migrations.h"
+#include "store/pg_int.h"
 #include "store/pool.h"
 #include "store/store.h"
 #include "core/banned.h"
 
 /* Session advisory lock key that serializes migrate ("nexramig" in ASCII). */
 #define MIGRATE_LOCK "7954896749476014439"
-#define PARAM_MAX 19 /* the most any statement takes (agents) */
-#define NUM_MAX 32   /* an int64 as "%lld" or a double as "%.17g" */
 #define MSG_MAX 480  /* a server message flattened to one line */
 
 enum stmt {
@@ -184,6 +184,7 @@ struct pconn {
 	PGconn *conn;
 	int ready;                        /* session settings applied */
 	unsigned char prepared[S__COUNT]; /* statement prepared on this session */
+	unsigned char ext_prepared[PG_EXT_STMT_MAX]; /* pg_ledger.c's, pg_billing.c's */
 };
 
 struct pg_store {
@@ -255,87 +256,31 @@ static void rollback(struct pconn *c)
 	PQclear(PQexec(c->conn, "ROLLBACK"));
 }
 
-/* ---- parameters --------------------------------------------------------- */
-
-struct params {
-	int n;
-	const char *v[PARAM_MAX];
-	int len[PARAM_MAX];
-	int fmt[PARAM_MAX];
-	char num[PARAM_MAX][NUM_MAX];
-};
-
-static void p_text(struct params *p, const char *s) /* NULL: SQL NULL */
-{
-	assert(p->n < PARAM_MAX);
-	p->v[p->n] = s;
-	p->len[p->n] = 0;
-	p->fmt[p->n] = 0;
-	p->n++;
-}
-
-static void p_i64(struct params *p, int64_t x)
-{
-	assert(p->n < PARAM_MAX);
-	snprintf(p->num[p->n], NUM_MAX, "%lld", (long long)x);
-	p_text(p, p->num[p->n]);
-}
-
-static void p_f64(struct params *p, double x)
-{
-	assert(p->n < PARAM_MAX);
-	if (isnan(x)) {
-		p_text(p, NULL);
-		return;
-	}
-	if (x == 0)
-		x = 0.0; /* -0.0 reads back from SQLite as 0 */
-	if (isinf(x))
-		snprintf(p->num[p->n], NUM_MAX, "%s", x > 0 ? "Infinity" : "-Infinity");
-	else
-		snprintf(p->num[p->n], NUM_MAX, "%.17g", x);
-	p_text(p, p->num[p->n]);
-}
-
-/* bytea, sent in binary; b NULL is SQL NULL. */
-static void p_bytes(struct params *p, const void *b, size_t n)
-{
-	assert(p->n < PARAM_MAX);
-	p->v[p->n] = b;
-	p->len[p->n] = (int)n;
-	p->fmt[p->n] = 1;
-	p->n++;
-}
-
-/* SQLite reads a negative LIMIT as none and a negative OFFSET as 0. */
-static void p_limit(struct params *p, int limit, int offset)
-{
-	if (limit < 0)
-		p_text(p, NULL);
-	else
-		p_i64(p, limit);
-	p_i64(p, offset < 0 ? 0 : offset);
-}
-
 /* ---- statements --------------------------------------------------------- */
 
-static int prepare(struct pconn *c, enum stmt id)
+/* Prepare sql as name on c's session unless *done says it is. */
+static int prepare_as(struct pconn *c, unsigned char *done, const char *name, const char *sql)
 {
 	PGresult *r;
 	const char *state;
 	int rc;
 
-	if (c->prepared[id])
+	if (*done)
 		return 0;
-	r = PQprepare(c->conn, stmts[id].name, stmts[id].sql, 0, NULL);
+	r = PQprepare(c->conn, name, sql, 0, NULL);
 	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	rc = check(c, r, 0);
 	if (rc && state && !strcmp(state, "42P05"))
 		rc = 0; /* duplicate_prepared_statement: the session has it */
 	if (!rc)
-		c->prepared[id] = 1;
+		*done = 1;
 	PQclear(r);
 	return rc;
+}
+
+static int prepare(struct pconn *c, enum stmt id)
+{
+	return prepare_as(c, &c->prepared[id], stmts[id].name, stmts[id].sql);
 }
 
 /* Run statement id with p. On 0, *res holds the result (caller PQclears);
@@ -372,26 +317,6 @@ static int run(struct pconn *c, enum stmt id, const struct params *p, long *chan
 }
 
 /* ---- reading rows ------------------------------------------------------- */
-
-static void col_copy(const PGresult *r, int row, int col, char *out, size_t outsz)
-{
-	snprintf(out, outsz, "%s", PQgetvalue(r, row, col)); /* NULL reads as "" */
-}
-
-static char *col_dup(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
-}
-
-static int64_t col_i64(const PGresult *r, int row, int col)
-{
-	return strtoll(PQgetvalue(r, row, col), NULL, 10); /* NULL reads as 0 */
-}
-
-static double col_f64(const PGresult *r, int row, int col)
-{
-	return strtod(PQgetvalue(r, row, col), NULL);
-}
 
 /* A bytea column as a malloc'd buffer (free() frees it; at least 1 byte);
  * NULL when out of memory. */
@@ -496,10 +421,11 @@ static int session_setup(struct pconn *c)
 	return exec_sql(c, "SET synchronous_commit = on; SET client_min_messages = warning");
 }
 
-/* A connection from the pool, ready for use: a broken one is reset (its
- * prepared statements went with the old session) and a transaction left
- * open by a failed call is rolled back. *out is set even on error and must
- * be handed back with conn_put. */
+/* A connection from the pool, ready for use: a broken one, or one a failed
+ * ledger batch left in pipeline mode, is reset (its prepared statements
+ * went with the old session) and a transaction left open by a failed call
+ * is rolled back. *out is set even on error and must be handed back with
+ * conn_put. */
 static int conn_get(struct store *s, struct pconn **out)
 {
 	struct pconn *c = pool_acquire(&ps(s)->pool);
@@ -507,9 +433,11 @@ static int conn_get(struct store *s, struct pconn **out)
 	int rc = 0;
 
 	*out = c;
-	if (PQstatus(c->conn) == CONNECTION_BAD) {
+	if (PQstatus(c->conn) == CONNECTION_BAD ||
+	    PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF) {
 		PQreset(c->conn);
 		memset(c->prepared, 0, sizeof(c->prepared));
+		memset(c->ext_prepared, 0, sizeof(c->ext_prepared));
 		c->ready = 0;
 		if (PQstatus(c->conn) != CONNECTION_OK)
 			return internal(PQerrorMessage(c->conn));
@@ -529,6 +457,49 @@ static int conn_get(struct store *s, struct pconn **out)
 static void conn_put(struct store *s, struct pconn *c)
 {
 	pool_return(&ps(s)->pool, c);
+}
+
+/* ---- for pg_ledger.c (pg_int.h) ------------------------------------------ */
+
+int pg_conn_get(struct store *s, struct pconn **out)
+{
+	return conn_get(s, out);
+}
+
+void pg_conn_put(struct store *s, struct pconn *c)
+{
+	conn_put(s, c);
+}
+
+PGconn *pg_conn_pq(struct pconn *c)
+{
+	return c->conn;
+}
+
+int pg_prepare_ext(struct pconn *c, unsigned slot, const char *name, const char *sql)
+{
+	assert(slot < PG_EXT_STMT_MAX);
+	return prepare_as(c, &c->ext_prepared[slot], name, sql);
+}
+
+int pg_check(struct pconn *c, const PGresult *r, int constraint_conflicts)
+{
+	return check(c, r, constraint_conflicts);
+}
+
+int pg_internal(const char *what)
+{
+	return internal(what);
+}
+
+int pg_exec(struct pconn *c, const char *q)
+{
+	return exec_sql(c, q);
+}
+
+unsigned char *pg_col_bytes(const PGresult *r, int row, int col, size_t *len)
+{
+	return col_bytes(r, row, col, len);
 }
 
 /* ---- operations --------------------------------------------------------- */
@@ -1492,6 +1463,38 @@ static const struct store_ops pg_ops = {
 	.agent_changes = op_agent_changes,
 	.agent_search = op_agent_search,
 	.embedding_put = op_embedding_put,
+	.ledger_apply = pg_ledger_apply,
+	.delegation_get = pg_delegation_get,
+	.delegation_list = pg_delegation_list,
+	.delegation_overdue = pg_delegation_overdue,
+	.budget_get = pg_budget_get,
+	.channel_create = pg_channel_create,
+	.channel_list = pg_channel_list,
+	.channel_delete = pg_channel_delete,
+	.notify_unsent_approvals = pg_notify_unsent_approvals,
+	.notify_enqueue = pg_notify_enqueue,
+	.budget_alert_candidates = pg_budget_alert_candidates,
+	.budget_alert_record = pg_budget_alert_record,
+	.notify_claim = pg_notify_claim,
+	.notify_finish = pg_notify_finish,
+	.notify_delivery_list = pg_notify_delivery_list,
+	.audit_extend = pg_audit_extend,
+	.audit_sizes = pg_audit_sizes,
+	.audit_nodes = pg_audit_nodes,
+	.audit_list = pg_audit_list,
+	.audit_scan = pg_audit_scan,
+	.audit_range = pg_audit_range,
+	.audit_lagging = pg_audit_lagging,
+	.server_key_get = pg_server_key_get,
+	.server_key_add = pg_server_key_add,
+	.billing_settings_put = pg_billing_settings_put,
+	.billing_settings_get = pg_billing_settings_get,
+	.billing_settings_delete = pg_billing_settings_delete,
+	.billing_claim = pg_billing_claim,
+	.billing_finish = pg_billing_finish,
+	.billing_list = pg_billing_list,
+	.billing_retry = pg_billing_retry,
+	.billing_count = pg_billing_count,
 };
 
 static int conn_open(const char *conninfo, struct pconn **out, char *msg, size_t msgsz)

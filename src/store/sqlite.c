@@ -16,8 +16,8 @@
  * process on the file (store/keycache.h, store/shmgen.h): writes that can
  * change a cached row bump their counter after they commit.
  *
- * The delegation ledger (ledger_apply and its reads) is in sqlite_ledger.c;
- * sqlite_int.h holds what the two files share.
+ * The delegation ledger (ledger_apply and its reads) is in sqlite_ledger.c,
+ * billing delivery in sqlite_billing.c; sqlite_int.h holds what they share.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -1010,6 +1010,8 @@ static void conn_close(struct sconn *c)
 		sqlite3_finalize(c->ledger[i]);
 	for (int i = 0; i < SQLITE_DISC_STMTS; i++)
 		sqlite3_finalize(c->disc[i]);
+	for (int i = 0; i < SQLITE_BILLING_STMTS; i++)
+		sqlite3_finalize(c->billing[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1061,6 +1063,33 @@ static const struct store_ops sqlite_ops = {
 	.agent_changes = sqlite_agent_changes,
 	.agent_search = sqlite_agent_search,
 	.embedding_put = sqlite_embedding_put,
+	.channel_create = sqlite_channel_create,
+	.channel_list = sqlite_channel_list,
+	.channel_delete = sqlite_channel_delete,
+	.notify_unsent_approvals = sqlite_notify_unsent_approvals,
+	.notify_enqueue = sqlite_notify_enqueue,
+	.budget_alert_candidates = sqlite_budget_alert_candidates,
+	.budget_alert_record = sqlite_budget_alert_record,
+	.notify_claim = sqlite_notify_claim,
+	.notify_finish = sqlite_notify_finish,
+	.notify_delivery_list = sqlite_notify_delivery_list,
+	.audit_extend = sqlite_audit_extend,
+	.audit_sizes = sqlite_audit_sizes,
+	.audit_nodes = sqlite_audit_nodes,
+	.audit_list = sqlite_audit_list,
+	.audit_scan = sqlite_audit_scan,
+	.audit_range = sqlite_audit_range,
+	.audit_lagging = sqlite_audit_lagging,
+	.server_key_get = sqlite_server_key_get,
+	.server_key_add = sqlite_server_key_add,
+	.billing_settings_put = sqlite_billing_settings_put,
+	.billing_settings_get = sqlite_billing_settings_get,
+	.billing_settings_delete = sqlite_billing_settings_delete,
+	.billing_claim = sqlite_billing_claim,
+	.billing_finish = sqlite_billing_finish,
+	.billing_list = sqlite_billing_list,
+	.billing_retry = sqlite_billing_retry,
+	.billing_count = sqlite_billing_count,
 };
 
 static int conn_open(const char *path, struct sconn **out, char *msg, size_t msgsz)

@@ -1,7 +1,7 @@
 /*
  * Discovery's operations on the SQLite backend (store.h "Discovery"): the
  * change feed the in-memory index follows (disc_seq, kept by triggers of
- * migration 0005 in commit order, since SQLite has one writer at a time),
+ * migration 0008 in commit order, since SQLite has one writer at a time),
  * FTS5 search ranked by bm25, and provider vectors.
  *
  * The stamp is the shared generation counter of agent rows (shmgen.h): every

@@ -50,6 +50,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -59,13 +60,13 @@
 #include "core/banned.h"
 
 #define IDEM_TTL_SECONDS (24 * 3600)
-#define BILLING_ID_MAX (ID_MAX + 8) /* "bill_" + delegation id */
 
 enum lstmt {
 	L_BEGIN, L_COMMIT, L_ROLLBACK, L_SAVEPOINT, L_ROLLBACK_TO, L_RELEASE,
 	L_IDEM_GET, L_IDEM_PUT,
 	L_BUDGET_ENSURE, L_BUDGET_HOLD, L_BUDGET_SETTLE, L_BUDGET_GET,
 	L_DEL_INSERT, L_DEL_LOAD, L_DEL_FINISH, L_DEL_GET, L_DEL_LIST, L_DEL_OVERDUE,
+	L_DEL_DECIDE,
 	L_AUDIT_SEQ, L_AUDIT_INSERT,
 	L_AGENT_TRUST, L_AGENT_SETTLE, L_AGENT_PAUSE,
 	L_BILLING, L_FAILURE_INSERT, L_FAILURE_COUNT,
@@ -84,6 +85,10 @@ _Static_assert(L__COUNT <= SQLITE_LEDGER_STMTS, "raise SQLITE_LEDGER_STMTS");
 	"llm_tokens, latency_ms, result, error_code, error_message, audit_event, "       \
 	"trust_before, trust_after, budget_remaining_micros, dispatched_at, expires_at, " \
 	"settled_at"
+
+/* DEL_ALL and the decision, in read_delegation's order. */
+#define DEL_READ DEL_ALL ", decided, decided_by_key_id, decided_by_key_name, approver, " \
+	"decided_at, decision_reason"
 
 static const char *const lsql[L__COUNT] = {
 	[L_BEGIN] = "BEGIN IMMEDIATE",
@@ -124,22 +129,33 @@ static const char *const lsql[L__COUNT] = {
 			 "trust_before = ?15, trust_after = ?16 "
 			 "WHERE org_id = ?1 AND delegation_id = ?2 "
 			 "AND status IN ('dispatched', 'pending_approval')",
-	[L_DEL_GET] = "SELECT " DEL_ALL " FROM delegations WHERE org_id = ?1 AND delegation_id = ?2",
-	[L_DEL_LIST] = "SELECT " DEL_ALL " FROM delegations WHERE org_id = ?1 "
+	[L_DEL_GET] = "SELECT " DEL_READ " FROM delegations WHERE org_id = ?1 AND delegation_id = ?2",
+	[L_DEL_LIST] = "SELECT " DEL_READ " FROM delegations WHERE org_id = ?1 "
 		       "AND (?2 IS NULL OR caller_agent_id = ?2 OR callee_agent_id = ?2) "
 		       "AND (?3 IS NULL OR status = ?3) AND created_at >= ?4 AND created_at < ?5 "
 		       "ORDER BY created_at DESC, delegation_id DESC LIMIT ?6 OFFSET ?7",
 	/* the IN term, implied by the other, lets the partial index delegations_open serve */
-	[L_DEL_OVERDUE] = "SELECT " DEL_ALL " FROM delegations "
+	[L_DEL_OVERDUE] = "SELECT " DEL_READ " FROM delegations "
 			  "WHERE status IN ('dispatched', 'pending_approval') "
-			  "AND status = 'dispatched' AND expires_at < ?1 "
+			  "AND ((status = 'dispatched' AND expires_at < ?1) OR "
+			  "(status = 'pending_approval' AND expires_at > 0 AND expires_at <= ?3)) "
 			  "ORDER BY expires_at, delegation_id LIMIT ?2",
+	/* only a pending approval inside its deadline can be decided */
+	[L_DEL_DECIDE] = "UPDATE delegations SET decided = ?3, decided_by_key_id = ?4, "
+			 "decided_by_key_name = ?5, approver = ?6, decided_at = ?7, "
+			 "decision_reason = coalesce(?8, ''), "
+			 "status = CASE WHEN ?3 = 'approved' THEN 'dispatched' ELSE status END, "
+			 "dispatched_at = CASE WHEN ?3 = 'approved' THEN ?9 ELSE dispatched_at END, "
+			 "expires_at = CASE WHEN ?3 = 'approved' THEN ?10 ELSE expires_at END "
+			 "WHERE org_id = ?1 AND delegation_id = ?2 AND status = 'pending_approval' "
+			 "AND (expires_at = 0 OR expires_at > ?7) "
+			 "RETURNING hold_micros, budget_remaining_micros",
 	[L_AUDIT_SEQ] = "UPDATE orgs SET audit_seq = audit_seq + 1 WHERE org_id = ?1 "
 			"RETURNING audit_seq",
 	[L_AUDIT_INSERT] = "INSERT INTO audit_log (org_id, event_id, delegation_id, ts, caller_id, "
 			   "callee_id, policy_ref, decision, status, cost_micros, "
-			   "budget_remaining_micros, trust_before, trust_after) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			   "budget_remaining_micros, trust_before, trust_after, approval) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[L_AGENT_TRUST] = "SELECT trust_score FROM agents WHERE org_id = ?1 AND agent_id = ?2",
 	/* SET expressions all see the row as it was */
 	[L_AGENT_SETTLE] = "UPDATE agents SET trust_score = ?3, settled_count = settled_count + 1, "
@@ -297,10 +313,18 @@ static int read_delegation(sqlite3_stmt *st, struct delegation *d)
 	d->dispatched_at = sqlite3_column_int64(st, 36);
 	d->expires_at = sqlite3_column_int64(st, 37);
 	d->settled_at = sqlite3_column_int64(st, 38);
+	col_copy(st, 39, d->decided, sizeof(d->decided));
+	col_copy(st, 40, d->decided_by_key_id, sizeof(d->decided_by_key_id));
+	col_copy(st, 41, d->decided_by_key_name, sizeof(d->decided_by_key_name));
+	col_copy(st, 42, d->approver, sizeof(d->approver));
+	d->decided_at = sqlite3_column_int64(st, 43);
+	if (sqlite3_column_bytes(st, 44) > 0)
+		d->decision_reason = col_dup(st, 44);
 	if (!d->task_input || !d->context_scope || !d->policy_result ||
 	    (!d->callback_url && sqlite3_column_type(st, 20) != SQLITE_NULL) ||
 	    (!d->result && sqlite3_column_type(st, 29) != SQLITE_NULL) ||
-	    (!d->error_message && sqlite3_column_bytes(st, 31) > 0)) {
+	    (!d->error_message && sqlite3_column_bytes(st, 31) > 0) ||
+	    (!d->decision_reason && sqlite3_column_bytes(st, 44) > 0)) {
 		delegation_release(d);
 		store_set_error("out of memory reading delegation");
 		return E(INTERNAL);
@@ -370,7 +394,7 @@ int sqlite_delegation_list(struct store *s, const struct delegation_filter *f, i
 	return rc;
 }
 
-int sqlite_delegation_overdue(struct store *s, int64_t before, int limit,
+int sqlite_delegation_overdue(struct store *s, int64_t before, int64_t now, int limit,
 			      int (*cb)(void *, const struct delegation *), void *ctx)
 {
 	WITH_CONN(s, c);
@@ -380,6 +404,7 @@ int sqlite_delegation_overdue(struct store *s, int64_t before, int limit,
 	if (st) {
 		sqlite3_bind_int64(st, 1, before);
 		sqlite3_bind_int(st, 2, limit);
+		sqlite3_bind_int64(st, 3, now);
 		rc = delegation_rows(c, st, cb, ctx);
 	}
 	END_CONN(s, c);
@@ -425,6 +450,7 @@ int sqlite_budget_get(struct store *s, const char *org_id, const char *period,
 struct settle_in {
 	const char *org_id, *delegation_id, *caller, *callee, *policy_ref, *period;
 	const char *status; /* final */
+	const char *approval; /* delegation_approval_json; NULL none */
 	int64_t limit, hold, cost, settled_at, now;
 };
 
@@ -598,6 +624,7 @@ static int settle_effects(struct sconn *c, struct ledger_op *op, const struct se
 	sqlite3_bind_int64(st, 11, d->budget_remaining_micros);
 	bind_real(st, 12, before);
 	bind_real(st, 13, after);
+	bind_text(st, 14, in->approval);
 	rc = lrun(c, st, 0);
 	if (rc)
 		return rc;
@@ -819,6 +846,17 @@ static int ledger_open(struct sconn *c, struct ledger_op *op, int *changed)
 	return lrun(c, st, 1);
 }
 
+/* d's row by L_DEL_LOAD: *have, and *st stepped on it (done() it after a 0). */
+static int del_load(struct sconn *c, const struct delegation *d, sqlite3_stmt **st, int *have)
+{
+	*st = lstmt(c, L_DEL_LOAD);
+	if (!*st)
+		return E(INTERNAL);
+	bind_text(*st, 1, d->rec.org_id);
+	bind_text(*st, 2, d->rec.delegation_id);
+	return lrow(c, *st, have);
+}
+
 static int ledger_settle(struct sconn *c, struct ledger_op *op, int *changed)
 {
 	struct delegation *d = op->d;
@@ -835,18 +873,14 @@ static int ledger_settle(struct sconn *c, struct ledger_op *op, int *changed)
 		.status = d->status,
 	};
 	sqlite3_stmt *st;
-	int rc, have;
+	char *approval;
+	int rc, have, oom;
 
 	if (!is_final(d->status)) {
 		store_set_error("ledger settle: status %s is not final", d->status);
 		return E(INTERNAL);
 	}
-	st = lstmt(c, L_DEL_LOAD);
-	if (!st)
-		return E(INTERNAL);
-	bind_text(st, 1, d->rec.org_id);
-	bind_text(st, 2, d->rec.delegation_id);
-	rc = lrow(c, st, &have);
+	rc = del_load(c, d, &st, &have);
 	if (rc)
 		return rc;
 	if (have) {
@@ -868,7 +902,9 @@ static int ledger_settle(struct sconn *c, struct ledger_op *op, int *changed)
 	in.cost = 0;
 	if (!strcmp(d->status, "completed"))
 		in.cost = d->cost_micros < 0 ? 0 : d->cost_micros > in.hold ? in.hold : d->cost_micros;
-	rc = settle_effects(c, op, &in, changed);
+	in.approval = approval = delegation_approval_json(d, &oom);
+	rc = oom ? E(INTERNAL) : settle_effects(c, op, &in, changed);
+	free(approval);
 	if (rc)
 		return rc;
 	st = lstmt(c, L_DEL_FINISH);
@@ -896,6 +932,55 @@ static int ledger_settle(struct sconn *c, struct ledger_op *op, int *changed)
 	return rc;
 }
 
+static int ledger_decide(struct sconn *c, struct ledger_op *op, int *changed)
+{
+	struct delegation *d = op->d;
+	int approve = !strcmp(d->decided, "approved");
+	sqlite3_stmt *st;
+	int rc, have;
+
+	if (!approve && strcmp(d->decided, "rejected")) {
+		store_set_error("ledger decide: decision '%s'", d->decided);
+		return E(INTERNAL);
+	}
+	st = lstmt(c, L_DEL_DECIDE);
+	if (!st)
+		return E(INTERNAL);
+	bind_text(st, 1, d->rec.org_id);
+	bind_text(st, 2, d->rec.delegation_id);
+	bind_text(st, 3, d->decided);
+	bind_text(st, 4, d->decided_by_key_id);
+	bind_text(st, 5, d->decided_by_key_name);
+	bind_text(st, 6, d->approver);
+	sqlite3_bind_int64(st, 7, d->decided_at);
+	bind_text(st, 8, d->decision_reason);
+	sqlite3_bind_int64(st, 9, d->dispatched_at);
+	sqlite3_bind_int64(st, 10, d->expires_at);
+	rc = lrow(c, st, &have);
+	if (rc)
+		return rc;
+	if (have) {
+		d->hold_micros = sqlite3_column_int64(st, 0);
+		d->budget_remaining_micros = sqlite3_column_int64(st, 1);
+	}
+	done(st);
+	if (!have) { /* not open, past its deadline, or no such delegation */
+		rc = del_load(c, d, &st, &have);
+		if (rc)
+			return rc;
+		done(st);
+		return have ? E(CONFLICT) : E(NOT_FOUND);
+	}
+	if (approve) {
+		snprintf(d->status, sizeof(d->status), "dispatched");
+		return 0;
+	}
+	snprintf(d->status, sizeof(d->status), "blocked");
+	d->cost_micros = 0;
+	d->settled_at = d->decided_at;
+	return ledger_settle(c, op, changed);
+}
+
 /* One op in its savepoint. Returns non-zero only when the batch cannot go
  * on (the transaction is gone or a savepoint statement failed); the op's
  * own outcome is op->rc, and a failed op's d is restored. */
@@ -916,6 +1001,8 @@ static int apply_one(struct sconn *c, struct ledger_op *op, int *changed)
 		op->rc = ledger_open(c, op, &agents);
 	} else if (op->kind == LEDGER_SETTLE) {
 		op->rc = ledger_settle(c, op, &agents);
+	} else if (op->kind == LEDGER_DECIDE) {
+		op->rc = ledger_decide(c, op, &agents);
 	} else {
 		store_set_error("ledger: unknown op kind %d", (int)op->kind);
 		op->rc = E(INTERNAL);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/jsonw.h"
 #include "core/banned.h"
 
 static _Thread_local char last_error[512];
@@ -63,6 +64,13 @@ void policy_release(struct policy *p)
 	p->yaml = NULL;
 }
 
+void billing_settings_release(struct billing_settings *b)
+{
+	free(b->secret_sealed);
+	b->secret_sealed = NULL;
+	b->secret_sealed_len = 0;
+}
+
 void delegation_release(struct delegation *d)
 {
 	free(d->task_input);
@@ -71,8 +79,41 @@ void delegation_release(struct delegation *d)
 	free(d->callback_url);
 	free(d->result);
 	free(d->error_message);
+	free(d->decision_reason);
 	d->task_input = d->context_scope = d->policy_result = NULL;
-	d->callback_url = d->result = d->error_message = NULL;
+	d->callback_url = d->result = d->error_message = d->decision_reason = NULL;
+}
+
+char *delegation_approval_json(const struct delegation *d, int *oom)
+{
+	struct buf b;
+	struct jsonw jw;
+	size_t len;
+
+	*oom = 0;
+	if (!d->decided[0])
+		return NULL;
+	buf_init(&b, 64 * 1024);
+	jw_init(&jw, &b);
+	/* members sorted by name: the audit entry embeds these bytes in its
+	 * canonical form (docs/audit.md) */
+	jw_obj_open(&jw);
+	jw_kstr(&jw, "approver", d->approver[0] ? d->approver : NULL);
+	jw_ktime(&jw, "decided_at", d->decided_at);
+	jw_key(&jw, "decided_by");
+	jw_obj_open(&jw);
+	jw_kstr(&jw, "key_id", d->decided_by_key_id);
+	jw_kstr(&jw, "key_name", d->decided_by_key_name);
+	jw_obj_close(&jw);
+	jw_kstr(&jw, "decision", d->decided);
+	jw_kstr(&jw, "reason", d->decision_reason);
+	jw_obj_close(&jw);
+	if (jw.rc) {
+		buf_release(&b);
+		*oom = 1;
+		return NULL;
+	}
+	return buf_detach(&b, &len);
 }
 
 int store_open(const char *uri, int pool, struct store **out, char *msg, size_t msgsz)

@@ -140,6 +140,8 @@ struct delegation_record {
  * by delegation_release.
  */
 #define DELEGATION_STATUS_MAX 20
+#define APPROVER_MAX 200          /* characters */
+#define DECISION_REASON_MAX 1000  /* characters */
 #define PERIOD_LEN 8 /* "YYYY-MM" + NUL */
 
 struct delegation {
@@ -168,6 +170,14 @@ struct delegation {
 	double trust_before, trust_after; /* NaN: no callee / not final */
 	int64_t budget_remaining_micros;  /* after this delegation; -1 unlimited */
 	int64_t dispatched_at, expires_at, settled_at; /* unix seconds; 0 none */
+	/* A person's decision on a pending approval (docs/approvals.md). While
+	 * pending, expires_at is the approval deadline (0: none). */
+	char decided[12];             /* "", "approved", "rejected" */
+	char decided_by_key_id[ID_MAX];
+	char decided_by_key_name[KEY_NAME_MAX * UTF8_MAX + 1];
+	char approver[APPROVER_MAX * UTF8_MAX + 1]; /* "" none */
+	int64_t decided_at;           /* unix seconds; 0 undecided */
+	char *decision_reason;        /* owned; NULL none */
 };
 
 void delegation_release(struct delegation *d); /* frees owned strings; d may be reused */
@@ -177,6 +187,58 @@ struct delegation_filter {
 	const char *agent_id; /* NULL: any; else caller or callee */
 	const char *status;   /* NULL: any */
 	int64_t from, to;     /* from <= created_at < to; 0 / INT64_MAX for open ends */
+};
+
+/* The audit entry's record of a person's decision: compact JSON text
+ * (malloc'd), or NULL when d was not decided or out of memory (*oom set). */
+char *delegation_approval_json(const struct delegation *d, int *oom);
+
+/*
+ * Notifications (migration 0005; docs/notifications.md). A channel is where
+ * an org's notifications go; a delivery is one event for one channel, unique
+ * per (channel, event, subject), so an event reaches each channel once
+ * whichever process finds it. Strings are borrowed both ways: inputs for the
+ * call, rows handed to callbacks for the callback.
+ */
+#define NOTIFY_KIND_MAX 8         /* slack | email | webhook */
+#define NOTIFY_EVENT_MAX 24       /* approval_requested | budget_alert */
+#define NOTIFY_STATE_MAX 8        /* pending | sent | dead */
+#define NOTIFY_NAME_MAX 100
+
+struct notify_channel {
+	char channel_id[ID_MAX];
+	char org_id[ID_MAX];
+	char kind[NOTIFY_KIND_MAX];
+	char name[NOTIFY_NAME_MAX * UTF8_MAX + 1];
+	const char *target;                 /* address, URL, or a Slack URL masked */
+	const unsigned char *secret_sealed; /* NULL: none */
+	size_t secret_sealed_len;
+	int64_t created_at;
+};
+
+struct notify_delivery {
+	char delivery_id[ID_MAX];
+	char org_id[ID_MAX];
+	char channel_id[ID_MAX];
+	char channel_kind[NOTIFY_KIND_MAX];
+	char event[NOTIFY_EVENT_MAX];
+	char subject_id[ID_MAX];
+	char state[NOTIFY_STATE_MAX];
+	int64_t attempts, next_attempt_at, created_at, sent_at;
+	const char *last_error;
+	const char *payload;                /* the event, JSON */
+	/* notify_claim only: the channel's target and sealed secret */
+	const char *target;
+	const unsigned char *secret_sealed;
+	size_t secret_sealed_len;
+};
+
+/* One budget alert: the org's month crossed its alert threshold. */
+struct budget_alert {
+	const char *org_id;
+	const char *period;
+	int64_t spent_micros, held_micros, limit_micros;
+	double threshold;
 };
 
 /*
@@ -226,7 +288,22 @@ struct delegation_filter {
  *  Outputs in d: audit_event, budget_remaining_micros, trust_before,
  *  trust_after, settled_at.
  */
-enum ledger_kind { LEDGER_OPEN, LEDGER_SETTLE };
+/*
+ * LEDGER_DECIDE records a person's decision (d->decided "approved" or
+ * "rejected", decided_by_key_id/_name, approver, decision_reason, and
+ * decided_at, which is also the time of the check) on the delegation
+ * (d->rec.org_id, d->rec.delegation_id). Only while it is pending_approval
+ * and its deadline has not passed (expires_at 0 or > decided_at): else
+ * CONFLICT (NOT_FOUND when there is no such delegation), nothing written.
+ *  - approved: status dispatched, dispatched_at and expires_at from d; the
+ *    hold stays. d->hold_micros and budget_remaining_micros are set.
+ *  - rejected: settled as blocked (SETTLE, cost 0, the hold released) with
+ *    d->error_message; the audit entry carries the decision
+ *    (delegation_approval_json). d holds the SETTLE outputs.
+ * Every SETTLE writes delegation_approval_json(d) into its audit entry, so
+ * an approved delegation's settlement must be given its decided fields.
+ */
+enum ledger_kind { LEDGER_OPEN, LEDGER_SETTLE, LEDGER_DECIDE };
 enum ledger_idem { IDEM_NEW = 0, IDEM_EXISTING, IDEM_MISMATCH };
 
 struct ledger_op {
@@ -285,6 +362,103 @@ struct agent_search {
 	int64_t max_p99_ms;          /* -1: any */
 	const char *terms[SEARCH_TERMS_MAX];
 	int nterms;
+};
+
+/*
+ * One audit_log row (migration 0004), as the verifiable log hashes it
+ * (audit/entry.h) and the API shows it. leaf is the leaf hash the tree
+ * appender stored for it (has_leaf 0 while the entry is not in the tree).
+ */
+struct audit_entry {
+	char org_id[ID_MAX];
+	int64_t event_id;
+	char delegation_id[ID_MAX];
+	int64_t ts; /* unix seconds */
+	char caller_id[AGENT_ID_MAX + 1];
+	char callee_id[AGENT_ID_MAX + 1];               /* "" none */
+	char policy_ref[POLICY_NAME_MAX * UTF8_MAX + 1]; /* "" none */
+	char decision[20];                              /* ALLOW | BLOCK */
+	char status[DELEGATION_STATUS_MAX];
+	int64_t cost_micros;
+	int64_t budget_remaining_micros;                /* -1: no monthly budget */
+	double trust_before, trust_after;               /* NaN: none */
+	/* a person's decision (audit_log.approval: canonical JSON, members
+	 * sorted), NULL none; borrowed, valid only during the callback */
+	const char *approval;
+	int has_leaf;
+	unsigned char leaf[32];
+};
+
+struct audit_filter {
+	const char *org_id;
+	const char *delegation_id; /* NULL: any */
+	const char *agent_id;      /* NULL: any; else caller or callee */
+	const char *callee_id;     /* NULL: any */
+	const char *decision;      /* NULL: any */
+	int64_t from, to;          /* from <= ts < to */
+};
+
+#define AUDIT_KEY_NAME_MAX 64
+
+/*
+ * Billing delivery (migration 0007, docs/billing.md).
+ *
+ * billing_settings: an org's Stripe connection for one key mode ("live" or
+ * "test"); the secret key is sealed by the caller (crypto/seal.h) and
+ * stored as given.
+ *
+ * billing_events are the outbox rows the ledger writes at settlement
+ * (state pending). A dispatcher claims due ones under a lease: claimed rows
+ * carry lease_owner and lease_until, and no other claim takes them until
+ * the lease has passed, in this process or any other on the database.
+ */
+#define STRIPE_FIELD_MAX 255
+#define BILLING_ID_MAX (ID_MAX + 8) /* "bill_" + delegation id */
+#define BILLING_ERROR_MAX 512
+#define BILLING_OWNER_MAX 48
+
+struct billing_settings {
+	char org_id[ID_MAX];
+	char mode[8];                 /* "live" | "test" */
+	unsigned char *secret_sealed; /* owned */
+	size_t secret_sealed_len;
+	char customer_id[STRIPE_FIELD_MAX + 1];
+	char meter_event_name[STRIPE_FIELD_MAX + 1];
+	int64_t updated_at;
+};
+
+void billing_settings_release(struct billing_settings *b); /* frees the secret; reusable */
+
+struct billing_event {
+	char billing_id[BILLING_ID_MAX];
+	char org_id[ID_MAX];
+	char delegation_id[ID_MAX];
+	char caller_agent_id[AGENT_ID_MAX + 1];
+	char callee_agent_id[AGENT_ID_MAX + 1];
+	int64_t amount_micros;
+	char currency[8];
+	char period[PERIOD_LEN];
+	char state[8];             /* pending | sent | dead */
+	int64_t attempts;          /* sends started (a claim counts one) */
+	int64_t next_attempt_at;   /* unix seconds */
+	char last_error[BILLING_ERROR_MAX];
+	int64_t created_at;        /* settlement time: the meter event's timestamp */
+	int64_t sent_at;           /* 0 until sent */
+};
+
+/* What became of one claimed event (billing_finish). */
+enum billing_outcome {
+	BILLING_SENT,    /* Stripe accepted it: state sent (whoever holds the lease) */
+	BILLING_RETRY,   /* try again at next_attempt_at, with error as last_error */
+	BILLING_DEAD,    /* permanent: state dead, error as last_error */
+	BILLING_RELEASE, /* not tried to the end (shutdown): lease dropped, due now */
+};
+
+struct billing_result {
+	const char *billing_id;
+	enum billing_outcome outcome;
+	int64_t next_attempt_at; /* RETRY */
+	const char *error;       /* RETRY, DEAD */
 };
 
 struct store;
@@ -388,9 +562,11 @@ struct store_ops {
 	int (*delegation_list)(struct store *s, const struct delegation_filter *f, int limit,
 			       int offset, int (*cb)(void *ctx, const struct delegation *d),
 			       void *ctx);
-	/* Open delegations of any org with status dispatched and
-	 * expires_at < before: orphans of a stopped process, for the sweeper. */
-	int (*delegation_overdue)(struct store *s, int64_t before, int limit,
+	/* Open delegations of any org that must be ended by the sweeper,
+	 * longest overdue first: dispatched with expires_at < before (orphans
+	 * of a stopped process), and pending_approval with an approval
+	 * deadline 0 < expires_at <= now (expired). */
+	int (*delegation_overdue)(struct store *s, int64_t before, int64_t now, int limit,
 				  int (*cb)(void *ctx, const struct delegation *d), void *ctx);
 	/* The org's budget month: spent and held (0, 0 when no row). */
 	int (*budget_get)(struct store *s, const char *org_id, const char *period,
@@ -423,6 +599,127 @@ struct store_ops {
 	int (*embedding_put)(struct store *s, const char *org_id, const char *agent_id,
 			     const char *embedding_id, const char *model, const float *vec,
 			     int dim, int64_t now);
+	/* ---- notifications (sqlite_notify.c, pg_notify.c) ---- */
+	/* A new channel, unless the org has max_per_org channels already
+	 * (CONFLICT); the count and the insert are atomic. */
+	int (*channel_create)(struct store *s, const struct notify_channel *ch, int max_per_org);
+	/* The org's channels, oldest first (deleted ones are not listed). */
+	int (*channel_list)(struct store *s, const char *org_id, int limit, int offset,
+			    int (*cb)(void *ctx, const struct notify_channel *ch), void *ctx);
+	/* Delete a channel (NOT_FOUND if the org has no such live channel);
+	 * its pending deliveries become dead ("channel deleted"). */
+	int (*channel_delete)(struct store *s, const char *org_id, const char *channel_id,
+			      int64_t now);
+	/* pending_approval delegations of any org for which a channel of the
+	 * org created at or before the delegation has no delivery yet, oldest
+	 * first; d has rec, task_input, policy_result, policy_ref, expires_at. */
+	int (*notify_unsent_approvals)(struct store *s, int limit,
+				       int (*cb)(void *ctx, const struct delegation *d), void *ctx);
+	/* One pending delivery of event/subject_id (payload) per channel of
+	 * the org created at or before since (all channels when since < 0),
+	 * skipping those that exist; *created counts the new rows. */
+	int (*notify_enqueue)(struct store *s, const char *org_id, const char *event,
+			      const char *subject_id, int64_t since, const char *payload,
+			      int64_t now, int *created);
+	/* Orgs with a budget row for period, at least one channel, no alert for
+	 * period yet, and a delegation created at or after since. */
+	int (*budget_alert_candidates)(struct store *s, const char *period, int64_t since,
+				       int limit,
+				       int (*cb)(void *ctx, const char *org_id, int64_t spent,
+						 int64_t held),
+				       void *ctx);
+	/* Record the org's alert for the period and enqueue payload to every
+	 * channel of the org, atomically; *created 0 when the alert existed
+	 * (nothing written). */
+	int (*budget_alert_record)(struct store *s, const struct budget_alert *a,
+				   const char *payload, int64_t now, int *created);
+	/* Claim up to limit pending deliveries due at now (next_attempt_at <=
+	 * now): attempts + 1, next_attempt_at = lease_until, so no other
+	 * process takes them meanwhile (SKIP LOCKED on PostgreSQL, the write
+	 * lock on SQLite). Rows carry the channel's target and secret. */
+	int (*notify_claim)(struct store *s, int64_t now, int64_t lease_until, int limit,
+			    int (*cb)(void *ctx, const struct notify_delivery *d), void *ctx);
+	/* A claimed delivery's outcome: state sent (sent_at = now), pending
+	 * (retry at next_attempt_at) or dead; last_error kept. Only a pending
+	 * row changes (a deleted channel's dead row stays dead). */
+	int (*notify_finish)(struct store *s, const char *delivery_id, const char *state,
+			     int64_t next_attempt_at, const char *last_error, int64_t now);
+	/* The org's deliveries (state NULL: any), newest first. */
+	int (*notify_delivery_list)(struct store *s, const char *org_id, const char *state,
+				    int limit, int offset,
+				    int (*cb)(void *ctx, const struct notify_delivery *d),
+				    void *ctx);
+	/*
+	 * The verifiable audit log (docs/audit.md; migration 0006). The tree
+	 * appender: under the org's tree lock (SQLite's write lock; on
+	 * PostgreSQL the org's audit_trees row, FOR UPDATE), append to the
+	 * org's Merkle tree the audit_log entries after its size, in event_id
+	 * order, at most max of them, storing each completed subtree hash, and
+	 * stop at a gap in event ids. *size is the tree size after, *appended
+	 * how many were added. max 0 only reads the size.
+	 */
+	int (*audit_extend)(struct store *s, const char *org_id, int max, int64_t now,
+			    int64_t *size, int *appended);
+	/* The org's tree size and its last audit event id (orgs.audit_seq). */
+	int (*audit_sizes)(struct store *s, const char *org_id, int64_t *size, int64_t *seq);
+	/* Stored subtree hashes (level[i], idx[i]) of the org's tree into
+	 * out[i]; INTERNAL when one is missing. */
+	int (*audit_nodes)(struct store *s, const char *org_id, size_t n, const int *level,
+			   const uint64_t *idx, unsigned char (*out)[32]);
+	/* Entries matching f, newest first (event_id desc). */
+	int (*audit_list)(struct store *s, const struct audit_filter *f, int limit, int offset,
+			  int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+	/* Entries with after < event_id <= last, oldest first, at most limit,
+	 * each with its stored leaf hash (the export's pages). */
+	int (*audit_scan)(struct store *s, const char *org_id, int64_t after, int64_t last,
+			  int limit, int (*cb)(void *ctx, const struct audit_entry *e), void *ctx);
+	/* The smallest and largest event_id of the org's entries with from <=
+	 * ts < to (0, 0 when none). */
+	int (*audit_range)(struct store *s, const char *org_id, int64_t from, int64_t to,
+			   int64_t *first, int64_t *last);
+	/* Orgs whose tree is behind their audit log, at most limit. */
+	int (*audit_lagging)(struct store *s, int limit,
+			     int (*cb)(void *ctx, const char *org_id), void *ctx);
+	/* A server-wide sealed key by name (*sealed malloc'd; caller frees). */
+	int (*server_key_get)(struct store *s, const char *name, unsigned char **sealed,
+			      size_t *len);
+	/* Store it unless one of that name exists (CONFLICT then). */
+	int (*server_key_add)(struct store *s, const char *name, const unsigned char *sealed,
+			      size_t len, int64_t now);
+	/* Insert or replace the org's settings for b->mode. */
+	int (*billing_settings_put)(struct store *s, const struct billing_settings *b);
+	/* NOT_FOUND when the org has none for mode. */
+	int (*billing_settings_get)(struct store *s, const char *org_id, const char *mode,
+				    struct billing_settings *out);
+	/* NOT_FOUND when there was nothing to delete. */
+	int (*billing_settings_delete)(struct store *s, const char *org_id, const char *mode);
+	/* Claim up to max due events, oldest due first, of any org that has
+	 * live settings: state pending, next_attempt_at <= now, lease_until <=
+	 * now. Each claimed row gets lease_owner = owner, lease_until =
+	 * lease_until, attempts + 1, atomically, so two claims (threads or
+	 * processes) never take the same row while its lease runs. *n claimed
+	 * rows are written to out (as they are after the claim). */
+	int (*billing_claim)(struct store *s, int64_t now, int64_t lease_until, const char *owner,
+			     struct billing_event *out, int max, int *n);
+	/* Record what became of claimed events, in one transaction. SENT
+	 * applies to a pending row whoever holds its lease (Stripe has it);
+	 * RETRY, DEAD and RELEASE only while owner still holds the lease
+	 * (otherwise another claim took it over and decides). Each clears the
+	 * lease. */
+	int (*billing_finish)(struct store *s, const char *owner, const struct billing_result *res,
+			      size_t n, int64_t now);
+	/* The org's events in state (NULL: any), newest first (created_at
+	 * desc, billing_id desc). */
+	int (*billing_list)(struct store *s, const char *org_id, const char *state, int limit,
+			    int offset, int (*cb)(void *ctx, const struct billing_event *e),
+			    void *ctx);
+	/* Put a dead event of the org back to pending, due at now, lease
+	 * cleared (attempts and last_error kept). NOT_FOUND, or CONFLICT when
+	 * it is not dead (nothing changed). *out is the row after. */
+	int (*billing_retry)(struct store *s, const char *org_id, const char *billing_id,
+			     int64_t now, struct billing_event *out);
+	/* Events of every org in state (pending | dead), for /metrics. */
+	int (*billing_count)(struct store *s, const char *state, int64_t *n);
 };
 
 struct store {

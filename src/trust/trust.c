@@ -32,20 +32,25 @@ static double within(int64_t v, int64_t limit)
 	return 1.0 - (double)(v - limit) / (double)limit;
 }
 
+double trust_latency_factor(const struct trust_outcome *o)
+{
+	return o->sla_p99_ms > 0 ? within(o->latency_ms, o->sla_p99_ms) : 1.0;
+}
+
+double trust_cost_factor(const struct trust_outcome *o)
+{
+	if (o->overrun)
+		return 0.0;
+	if (o->reported_cost_micros < 0)
+		return 1.0;
+	return within(o->reported_cost_micros, o->price_micros < 0 ? 0 : o->price_micros);
+}
+
 double trust_signal(const struct trust_outcome *o)
 {
-	double latency, cost;
-
 	if (!o->completed)
 		return 0.0;
-	latency = o->sla_p99_ms > 0 ? within(o->latency_ms, o->sla_p99_ms) : 1.0;
-	if (o->overrun)
-		cost = 0.0;
-	else if (o->reported_cost_micros < 0)
-		cost = 1.0;
-	else
-		cost = within(o->reported_cost_micros, o->price_micros < 0 ? 0 : o->price_micros);
-	return 0.6 + 0.25 * latency + 0.15 * cost;
+	return 0.6 + 0.25 * trust_latency_factor(o) + 0.15 * trust_cost_factor(o);
 }
 
 double trust_alpha(const char *status)
@@ -66,4 +71,34 @@ double trust_next(double before, double signal, double alpha)
 	if (after > 1.0)
 		return 1.0;
 	return after;
+}
+
+void trust_explain(const struct trust_outcome *o, int n, double alpha,
+		   struct trust_components *out)
+{
+	double w = alpha, wall = 0, wdone = 0, lat = 0, cost = 0, sig = 0, done = 0;
+	int streak = 1;
+
+	memset(out, 0, sizeof(*out));
+	out->sample_size = n;
+	for (int i = 0; i < n; i++, w *= 1.0 - alpha) {
+		double s = trust_signal(&o[i]);
+
+		wall += w;
+		sig += w * s;
+		if (o[i].completed) {
+			out->completed++;
+			streak = 0;
+			done += w;
+			wdone += w;
+			lat += w * trust_latency_factor(&o[i]);
+			cost += w * trust_cost_factor(&o[i]);
+		} else if (streak) {
+			out->failure_streak++;
+		}
+	}
+	out->completion = wall > 0 ? done / wall : 0;
+	out->signal = wall > 0 ? sig / wall : 0;
+	out->latency = wdone > 0 ? lat / wdone : 1;
+	out->cost = wdone > 0 ? cost / wdone : 1;
 }

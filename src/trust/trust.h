@@ -27,6 +27,12 @@
 #define TRUST_ALPHA_PROBATIONARY 0.2
 #define TRUST_ALPHA_ACTIVE 0.1
 #define TRUST_PROMOTE_AFTER 5
+/* Consecutive failures (failed or timed out) that send an active agent
+ * back to probationary, its completions counted again from 0. Applied by
+ * the database at settlement (migration 0006, trigger
+ * agents_failure_streak), which holds the same number. */
+#define TRUST_DEMOTE_AFTER 3
+#define TRUST_EXPLAIN_WINDOW 50 /* recent outcomes the explanation reads */
 
 struct trust_outcome {
 	int completed;                /* 0: failed or timed out */
@@ -37,11 +43,33 @@ struct trust_outcome {
 	int overrun;                  /* reported above the cap */
 };
 
+/* The two quality factors of a completion, each in [0, 1]. */
+double trust_latency_factor(const struct trust_outcome *o);
+double trust_cost_factor(const struct trust_outcome *o);
 /* The outcome's signal in [0, 1]. */
 double trust_signal(const struct trust_outcome *o);
 /* The weight of one outcome for a callee in status ("probationary" | ...). */
 double trust_alpha(const char *status);
 /* before moved toward signal by alpha, clamped to [0, 1]. */
 double trust_next(double before, double signal, double alpha);
+
+/*
+ * The explanation of a score (GET /v1/agents/{agent_id}/trust): the
+ * signals of the agent's recent outcomes, newest first, averaged with the
+ * weights the score itself gives them (the newest alpha, the one before
+ * alpha * (1 - alpha), ...), normalised. completion is the weighted share
+ * completed; latency and cost the weighted averages of their factors over
+ * the completions (1 when there are none); signal the weighted average of
+ * the signals. failure_streak is the run of failures at the head.
+ */
+struct trust_components {
+	int sample_size;
+	int completed;
+	int failure_streak;
+	double completion, latency, cost, signal;
+};
+
+void trust_explain(const struct trust_outcome *newest_first, int n, double alpha,
+		   struct trust_components *out);
 
 #endif

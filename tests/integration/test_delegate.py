@@ -19,7 +19,7 @@ OBJECT_KEYS = {
     "delegation_id", "status", "caller_agent_id", "callee_agent_id", "capability", "task",
     "context_scope", "budget_cap_usd", "timeout_ms", "callback_url", "policy_result", "result",
     "usage", "hold_usd", "audit_event", "trust_delta", "budget_remaining_usd", "error",
-    "created_at", "dispatched_at", "settled_at", "expires_at",
+    "created_at", "dispatched_at", "settled_at", "expires_at", "approval",
 }
 USAGE_KEYS = {"cost_usd", "latency_ms", "llm_tokens", "reported_cost_usd", "overrun"}
 
@@ -42,7 +42,10 @@ def check_final(d, status_, code=None):
     assert isinstance(d["audit_event"], int) and d["audit_event"] >= 1, d
     assert isinstance(d["trust_delta"], dict) and set(d["trust_delta"]) == {"before", "after"}, d
     assert is_rfc3339z(d["created_at"]) and is_rfc3339z(d["settled_at"]), d
-    assert isinstance(d["expires_at"], int), d
+    if d["dispatched_at"] is None:  # never sent: no deadline either
+        assert d["expires_at"] is None, d
+    else:
+        assert isinstance(d["expires_at"], int), d
     if code is None:
         assert d["error"] is None, d
     else:

@@ -754,7 +754,7 @@ LEDGER_CASE(circuit_breaker_window)
 	ASSERT_EQ(fail_with_breaker(s, &d[2], T + 1, 3, 60, &opened), 0);
 	ASSERT_EQ(opened, 0); /* 3 failures in all, only 2 in the window */
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
-	ASSERT_STR_EQ(status, "active");
+	ASSERT_STR_EQ(status, "probationary"); /* not paused; demoted (TRUST_DEMOTE_AFTER) */
 	ASSERT_EQ(raw_i64("SELECT count(*) FROM agent_failures WHERE org_id = $1 AND agent_id = $2",
 			  a.org.org_id, "research-1"), 3);
 
@@ -763,19 +763,19 @@ LEDGER_CASE(circuit_breaker_window)
 	ASSERT_EQ(opened, 1);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
 	ASSERT_STR_EQ(status, "paused");
-	ASSERT_STR_EQ(prior, "active");
+	ASSERT_STR_EQ(prior, "probationary");
 
 	/* already open: not opened again, prior status kept */
 	ASSERT_EQ(fail_with_breaker(s, &d[4], T + 3, 3, 60, &opened), 0);
 	ASSERT_EQ(opened, 0);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
 	ASSERT_STR_EQ(status, "paused");
-	ASSERT_STR_EQ(prior, "active");
+	ASSERT_STR_EQ(prior, "probationary");
 
 	/* activation restores what it was */
 	ASSERT_EQ(s->ops->agent_set_paused(s, a.org.org_id, "research-1", 0, T + 4), 0);
 	ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
-	ASSERT_STR_EQ(status, "active");
+	ASSERT_STR_EQ(status, "probationary");
 }
 
 /* A probationary callee pauses with prior_status probationary. */
@@ -827,6 +827,38 @@ LEDGER_CASE(promotion_after_completions)
 	}
 	ASSERT_EQ(agent_counter("completed_count", a.org.org_id, "research-1"), 3);
 	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 4);
+}
+
+/* Three failures in a row send an active callee back to probation, and its
+ * completions count again from 0 (TRUST_DEMOTE_AFTER, docs/trust.md). */
+LEDGER_CASE(demotion_after_failures)
+{
+	struct org_fix a;
+	struct delegation d[9], x;
+	struct ledger_op op;
+	char status[16], prior[16];
+	const char *outcome[9] = {"failed", "failed", "completed", "failed", "timed_out", "failed",
+				  "completed", "completed", "completed"};
+	const char *want[9] = {"active", "active", "active", "active", "active", "probationary",
+			       "probationary", "probationary", "active"};
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.8), 0);
+	for (int i = 0; i < 9; i++) {
+		del_init(&d[i], a.org.org_id, "research-1", CAP, "dispatched", -1, T0 + i);
+		ASSERT_EQ(open1(s, &d[i], T0 + i), 0);
+	}
+	for (int i = 0; i < 9; i++) {
+		settle_init(&x, &d[i], outcome[i], 1000);
+		op_settle(&op, &x, outcome[i][0] == 'c' ? 1.0 : 0.0, T0 + 10 + i);
+		op.promote_after = 3;
+		ASSERT_EQ(apply1(s, &op), 0);
+		ASSERT_EQ(agent_state(s, a.org.org_id, "research-1", status, prior), 0);
+		ASSERT_STR_EQ(status, want[i]);
+	}
+	ASSERT_EQ(agent_counter("completed_count", a.org.org_id, "research-1"), 3);
+	ASSERT_EQ(agent_counter("failure_streak", a.org.org_id, "research-1"), 0);
+	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 9);
 }
 
 LEDGER_CASE(blocked_at_open_is_settled)
@@ -918,6 +950,151 @@ LEDGER_CASE(settle_expired_pending_releases_hold)
 		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
 	ASSERT_STR_EQ(v, "BLOCK");
 	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 0);
+}
+
+/* ---- a person's decision on a pending approval --------------------------------- */
+
+/* Decide o (approved | rejected) at `at` by the key "key_ops"; x gets the
+ * input and the outputs. An approval dispatches for 30 s. */
+static int decide1(struct store *s, const struct delegation *o, struct delegation *x,
+		   const char *decided, int64_t at, char *reason)
+{
+	struct ledger_op op;
+
+	settle_init(x, o, "blocked", 0);
+	snprintf(x->decided, sizeof(x->decided), "%s", decided);
+	snprintf(x->decided_by_key_id, sizeof(x->decided_by_key_id), "key_ops");
+	snprintf(x->decided_by_key_name, sizeof(x->decided_by_key_name), "ops console");
+	snprintf(x->approver, sizeof(x->approver), "dana@acme.test");
+	x->decided_at = at;
+	x->decision_reason = reason;
+	x->dispatched_at = at;
+	x->expires_at = at + 30;
+	x->error_message = reason;
+	memset(&op, 0, sizeof(op));
+	op.kind = LEDGER_DECIDE;
+	op.d = x;
+	op.now = at;
+	return apply1(s, &op);
+}
+
+LEDGER_CASE(decide_approve_dispatches_and_settles_with_the_decision)
+{
+	struct org_fix a;
+	struct delegation d, x, got, y;
+	int64_t spent, held;
+	char v[512];
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.6), 0);
+	del_init(&d, a.org.org_id, "research-1", CAP, "pending_approval", 1000000, T0);
+	d.expires_at = T0 + 600; /* the approval deadline */
+	ASSERT_EQ(open1(s, &d, T0), 0);
+	ASSERT_EQ(decide1(s, &d, &x, "approved", T0 + 10, NULL), 0);
+	ASSERT_STR_EQ(x.status, "dispatched");
+	ASSERT_EQ(x.hold_micros, CAP);
+	ASSERT_EQ(x.audit_event, 0);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(held, CAP);
+	ASSERT_EQ(s->ops->delegation_get(s, a.org.org_id, d.rec.delegation_id, &got), 0);
+	ASSERT_STR_EQ(got.status, "dispatched");
+	ASSERT_STR_EQ(got.decided, "approved");
+	ASSERT_STR_EQ(got.decided_by_key_id, "key_ops");
+	ASSERT_STR_EQ(got.decided_by_key_name, "ops console");
+	ASSERT_STR_EQ(got.approver, "dana@acme.test");
+	ASSERT_EQ(got.decided_at, T0 + 10);
+	ASSERT_EQ(got.dispatched_at, T0 + 10);
+	ASSERT_EQ(got.expires_at, T0 + 40);
+	ASSERT(got.decision_reason == NULL);
+	/* a second decision finds it dispatched */
+	ASSERT_EQ(decide1(s, &d, &y, "approved", T0 + 11, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &y, "rejected", T0 + 11, NULL), E(CONFLICT));
+	/* its settlement carries the decision into the audit entry */
+	settle_init(&x, &d, "completed", 1000);
+	memcpy(x.decided, got.decided, sizeof(x.decided));
+	memcpy(x.decided_by_key_id, got.decided_by_key_id, sizeof(x.decided_by_key_id));
+	memcpy(x.decided_by_key_name, got.decided_by_key_name, sizeof(x.decided_by_key_name));
+	memcpy(x.approver, got.approver, sizeof(x.approver));
+	x.decided_at = got.decided_at;
+	{
+		struct ledger_op op;
+
+		op_settle(&op, &x, 1.0, T0 + 12);
+		ASSERT_EQ(apply1(s, &op), 0);
+	}
+	delegation_release(&got);
+	ASSERT_EQ(x.audit_event, 1);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(spent, 1000);
+	ASSERT_EQ(held, 0);
+	ASSERT_EQ(billing_rows_of(d.rec.delegation_id), 1);
+	ASSERT_EQ(raw("SELECT approval FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT_STR_EQ(v, "{\"approver\":\"dana@acme.test\",\"decided_at\":\"2023-11-14T22:13:30Z\","
+			 "\"decided_by\":{\"key_id\":\"key_ops\",\"key_name\":\"ops console\"},"
+			 "\"decision\":\"approved\",\"reason\":null}");
+}
+
+LEDGER_CASE(decide_reject_settles_blocked_and_releases)
+{
+	struct org_fix a;
+	struct delegation d, x, y, got;
+	int64_t spent, held;
+	char v[512];
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(agent_add(s, a.org.org_id, "research-1", "active", 0.6), 0);
+	del_init(&d, a.org.org_id, "research-1", CAP, "pending_approval", 1000000, T0);
+	ASSERT_EQ(open1(s, &d, T0), 0); /* no deadline: waits until decided */
+	ASSERT_EQ(decide1(s, &d, &x, "rejected", T0 + 7200, "not this quarter"), 0);
+	ASSERT_STR_EQ(x.status, "blocked");
+	ASSERT_EQ(x.audit_event, 1);
+	ASSERT_EQ(x.cost_micros, 0);
+	ASSERT_EQ(x.settled_at, T0 + 7200);
+	ASSERT_NEAR(x.trust_before, 0.6);
+	ASSERT_NEAR(x.trust_after, 0.6);
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(spent, 0);
+	ASSERT_EQ(held, 0);
+	ASSERT_EQ(billing_rows_of(d.rec.delegation_id), 0);
+	ASSERT_EQ(agent_counter("settled_count", a.org.org_id, "research-1"), 0);
+	ASSERT_EQ(s->ops->delegation_get(s, a.org.org_id, d.rec.delegation_id, &got), 0);
+	ASSERT_STR_EQ(got.status, "blocked");
+	ASSERT_STR_EQ(got.decided, "rejected");
+	ASSERT_STR_EQ(got.decision_reason, "not this quarter");
+	ASSERT_STR_EQ(got.error_message, "not this quarter");
+	ASSERT_EQ(got.dispatched_at, 0);
+	delegation_release(&got);
+	ASSERT_EQ(raw("SELECT decision FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT_STR_EQ(v, "BLOCK");
+	ASSERT_EQ(raw("SELECT approval FROM audit_log WHERE org_id = $1 AND delegation_id = $2",
+		      a.org.org_id, d.rec.delegation_id, v, sizeof(v)), 1);
+	ASSERT(strstr(v, "\"decision\":\"rejected\"") && strstr(v, "\"reason\":\"not this quarter\""));
+	ASSERT_EQ(decide1(s, &d, &y, "rejected", T0 + 7201, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &y, "approved", T0 + 7201, NULL), E(CONFLICT));
+	ASSERT_EQ(audit_count(a.org.org_id), 1);
+}
+
+LEDGER_CASE(decide_after_the_deadline_conflicts_and_the_sweeper_sees_it)
+{
+	struct org_fix a;
+	struct delegation d, x, ghost;
+	int64_t spent, held;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	del_init(&d, a.org.org_id, "", CAP, "pending_approval", -1, T0);
+	d.expires_at = T0 + 100;
+	ASSERT_EQ(open1(s, &d, T0), 0);
+	ASSERT_EQ(decide1(s, &d, &x, "approved", T0 + 100, NULL), E(CONFLICT));
+	ASSERT_EQ(decide1(s, &d, &x, "rejected", T0 + 150, NULL), E(CONFLICT));
+	ghost = d;
+	if (rand_id(ghost.rec.delegation_id, "del_", 8))
+		abort();
+	ASSERT_EQ(decide1(s, &ghost, &x, "approved", T0 + 1, NULL), E(NOT_FOUND));
+	budget(s, a.org.org_id, &spent, &held);
+	ASSERT_EQ(held, CAP); /* nothing changed */
+	ASSERT_EQ(audit_count(a.org.org_id), 0);
 }
 
 /* ---- idempotency ------------------------------------------------------------------ */
@@ -1471,14 +1648,21 @@ static int collect_overdue(void *ctx, const struct delegation *d)
 	return 0;
 }
 
-static int overdue(struct store *s, const char *org_id, int64_t before, int limit,
-		   struct overdue *o)
+static int overdue_at(struct store *s, const char *org_id, int64_t before, int64_t now,
+		      int limit, struct overdue *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->org_id = org_id;
 	o->ordered = o->all_dispatched = 1;
 	o->last_expires = INT64_MIN;
-	return s->ops->delegation_overdue(s, before, limit, collect_overdue, o);
+	return s->ops->delegation_overdue(s, before, now, limit, collect_overdue, o);
+}
+
+/* Orphans only: no approval deadline has come at time 0. */
+static int overdue(struct store *s, const char *org_id, int64_t before, int limit,
+		   struct overdue *o)
+{
+	return overdue_at(s, org_id, before, 0, limit, o);
 }
 
 /* Dispatched and past expiry, any org, oldest first. The rows use tiny
@@ -1537,4 +1721,152 @@ LEDGER_CASE(overdue_finds_orphans)
 	ASSERT_EQ(settle1(s, &pend, &x, "expired", 0, 0.0, 300), 0);
 	ASSERT_EQ(overdue(s, a.org.org_id, 1000, 1000, &o), 0);
 	ASSERT_EQ(o.mine, 0);
+}
+
+LEDGER_CASE(overdue_finds_expired_approvals)
+{
+	struct org_fix a;
+	struct delegation due, later, forever, x;
+	struct overdue o;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	del_init(&due, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	due.expires_at = 160;
+	ASSERT_EQ(open1(s, &due, 100), 0);
+	del_init(&later, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	later.expires_at = 161;
+	ASSERT_EQ(open1(s, &later, 100), 0);
+	del_init(&forever, a.org.org_id, "", CAP, "pending_approval", -1, 100);
+	ASSERT_EQ(open1(s, &forever, 100), 0); /* no deadline: never expires */
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 159, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 0);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 160, 1000, &o), 0); /* at the deadline */
+	ASSERT_EQ(o.mine, 1);
+	ASSERT_STR_EQ(o.id[0], due.rec.delegation_id);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 1000000, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 2);
+	ASSERT(o.ordered);
+	ASSERT_STR_EQ(o.id[0], due.rec.delegation_id);
+	ASSERT_STR_EQ(o.id[1], later.rec.delegation_id);
+	/* the sweeper expires it: it leaves the list */
+	ASSERT_EQ(settle1(s, &due, &x, "expired", 0, 0.0, 170), 0);
+	ASSERT_EQ(overdue_at(s, a.org.org_id, 0, 1000000, 1000, &o), 0);
+	ASSERT_EQ(o.mine, 1);
+	ASSERT_STR_EQ(o.id[0], later.rec.delegation_id);
+}
+
+/* ---- billing delivery (store.h "Billing delivery") ----------------------- */
+
+static int list_states(void *ctx, const struct billing_event *e)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%s%c", e->state, ' ');
+	return 0;
+}
+
+LEDGER_CASE(billing_claim_lease_finish_retry)
+{
+	struct org_fix a, b;
+	struct delegation d[3], x;
+	struct ledger_op op;
+	struct billing_settings set, got;
+	struct billing_event ev[8], one;
+	struct billing_result res[2];
+	const char *secret = "sk_live_0123456789abcdef";
+	char states[256] = "", *opened = NULL;
+	int n = -1;
+	int64_t cnt = -1;
+
+	ASSERT_EQ(org_fix_create(s, &a), 0);
+	ASSERT_EQ(org_fix_create(s, &b), 0);
+	for (int i = 0; i < 3; i++) {
+		del_init(&d[i], a.org.org_id, "", CAP, "dispatched", -1, T0 + i);
+		ASSERT_EQ(open1(s, &d[i], T0 + i), 0);
+		settle_init(&x, &d[i], "completed", 1000 * (i + 1));
+		op_settle(&op, &x, 1, T0 + i);
+		ASSERT_EQ(apply1(s, &op), 0);
+	}
+	/* not connected: nothing is due, however late */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 100, T0 + 120, "A", ev, 8, &n), 0);
+	ASSERT_EQ(n, 0);
+	memset(&set, 0, sizeof(set));
+	snprintf(set.org_id, sizeof(set.org_id), "%s", a.org.org_id);
+	snprintf(set.mode, sizeof(set.mode), "live");
+	snprintf(set.customer_id, sizeof(set.customer_id), "cus_123");
+	snprintf(set.meter_event_name, sizeof(set.meter_event_name), "nexra_usage");
+	set.updated_at = T0;
+	ASSERT_EQ(seal(seal_key, secret, strlen(secret), "stripe:x/live", &set.secret_sealed,
+		       &set.secret_sealed_len), 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0); /* replaces */
+	ASSERT_EQ(s->ops->billing_settings_get(s, a.org.org_id, "live", &got), 0);
+	ASSERT_STR_EQ(got.customer_id, "cus_123");
+	ASSERT_EQ(got.secret_sealed_len, set.secret_sealed_len);
+	ASSERT_EQ(unseal(seal_key, got.secret_sealed, got.secret_sealed_len, "stripe:x/live",
+			 &opened, NULL), 0);
+	ASSERT_STR_EQ(opened, secret);
+	free(opened);
+	billing_settings_release(&got);
+	ASSERT_EQ(s->ops->billing_settings_get(s, a.org.org_id, "test", &got), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_settings_get(s, b.org.org_id, "live", &got), E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_settings_delete(s, b.org.org_id, "live"), E(NOT_FOUND));
+
+	/* A claims two, oldest first; B gets only the third while A's lease runs */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 10, T0 + 30, "A", ev, 2, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT(!strcmp(ev[0].delegation_id, d[0].rec.delegation_id) ||
+	       !strcmp(ev[1].delegation_id, d[0].rec.delegation_id));
+	ASSERT_EQ(ev[0].attempts, 1);
+	ASSERT_STR_EQ(ev[0].state, "pending");
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 10, T0 + 60, "B", ev + 2, 6, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STR_EQ(ev[2].delegation_id, d[2].rec.delegation_id);
+	ASSERT_EQ(ev[2].amount_micros, 3000);
+	ASSERT_EQ(ev[2].created_at, T0 + 2);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 29, T0 + 49, "B", ev + 3, 5, &n), 0);
+	ASSERT_EQ(n, 0);
+	/* A's lease ran out: B takes both over */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 30, T0 + 50, "B", ev + 3, 5, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(ev[3].attempts, 2);
+	/* A's late verdicts: a failure no longer counts, a success does */
+	res[0] = (struct billing_result){.billing_id = ev[0].billing_id, .outcome = BILLING_DEAD,
+					 .error = "late"};
+	res[1] = (struct billing_result){.billing_id = ev[1].billing_id, .outcome = BILLING_SENT};
+	ASSERT_EQ(s->ops->billing_finish(s, "A", res, 2, T0 + 31), 0);
+	/* B: the first dead, the third retried later */
+	res[0] = (struct billing_result){.billing_id = ev[0].billing_id, .outcome = BILLING_DEAD,
+					 .error = "Stripe answered 400: no such customer"};
+	res[1] = (struct billing_result){.billing_id = ev[2].billing_id, .outcome = BILLING_RETRY,
+					 .next_attempt_at = T0 + 100, .error = "HTTP 500"};
+	ASSERT_EQ(s->ops->billing_finish(s, "B", res, 2, T0 + 32), 0);
+	ASSERT_EQ(s->ops->billing_list(s, a.org.org_id, NULL, 10, 0, list_states, states), 0);
+	ASSERT_STR_EQ(states, "pending sent dead "); /* newest first */
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 99, T0 + 200, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 0); /* the retry is not due yet; dead and sent never are */
+	ASSERT_EQ(s->ops->billing_count(s, "dead", &cnt), 0);
+	ASSERT(cnt >= 1);
+
+	/* retry: dead only, own org only */
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, ev[1].billing_id, T0 + 40, &one),
+		  E(CONFLICT));
+	ASSERT_STR_EQ(one.state, "sent");
+	ASSERT_EQ(s->ops->billing_retry(s, b.org.org_id, ev[0].billing_id, T0 + 40, &one),
+		  E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, "bill_nope", T0 + 40, &one),
+		  E(NOT_FOUND));
+	ASSERT_EQ(s->ops->billing_retry(s, a.org.org_id, ev[0].billing_id, T0 + 40, &one), 0);
+	ASSERT_STR_EQ(one.state, "pending");
+	ASSERT_EQ(one.attempts, 2);
+	ASSERT_STR_EQ(one.last_error, "Stripe answered 400: no such customer");
+	/* disconnected: due events wait */
+	ASSERT_EQ(s->ops->billing_settings_delete(s, a.org.org_id, "live"), 0);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 200, T0 + 220, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 0);
+	ASSERT_EQ(s->ops->billing_settings_put(s, &set), 0);
+	ASSERT_EQ(s->ops->billing_claim(s, T0 + 200, T0 + 220, "C", ev + 5, 3, &n), 0);
+	ASSERT_EQ(n, 2);
+	billing_settings_release(&set);
 }

@@ -159,3 +159,47 @@ TEST(trust_worked_example)
 	t = trust_next(t, trust_signal(&o), trust_alpha("active"));
 	ASSERT_NEAR(t, 0.7647896);
 }
+
+/* The explanation's components: each signal on its own, recent outcomes
+ * weighted as the score weighs them, the failure run at the head. */
+TEST(trust_explain_components)
+{
+	struct trust_outcome o[3] = {
+		{.completed = 0},
+		{.completed = 1, .latency_ms = 1500, .sla_p99_ms = 1000, .reported_cost_micros = 40000,
+		 .price_micros = 50000},
+		{.completed = 1, .latency_ms = 800, .sla_p99_ms = 1000, .reported_cost_micros = 75000,
+		 .price_micros = 50000},
+	};
+	struct trust_components c;
+	double w0 = 0.5, w1 = 0.25, w2 = 0.125, all = w0 + w1 + w2;
+
+	trust_explain(o, 3, 0.5, &c);
+	ASSERT_EQ(c.sample_size, 3);
+	ASSERT_EQ(c.completed, 2);
+	ASSERT_EQ(c.failure_streak, 1);
+	ASSERT(fabs(c.completion - (w1 + w2) / all) < 1e-12);
+	ASSERT(fabs(c.latency - (w1 * 0.5 + w2 * 1.0) / (w1 + w2)) < 1e-12);
+	ASSERT(fabs(c.cost - (w1 * 1.0 + w2 * 0.5) / (w1 + w2)) < 1e-12);
+	ASSERT(fabs(c.signal - (w1 * 0.875 + w2 * 0.925) / all) < 1e-12);
+
+	trust_explain(o, 0, 0.2, &c); /* no history: nothing to hold against it */
+	ASSERT_EQ(c.sample_size, 0);
+	ASSERT(c.latency == 1 && c.cost == 1 && c.completion == 0);
+	trust_explain(o, 1, 0.2, &c);
+	ASSERT_EQ(c.failure_streak, 1);
+	ASSERT(c.completion == 0 && c.signal == 0);
+}
+
+TEST(trust_factors_alone)
+{
+	struct trust_outcome o = {.completed = 1, .latency_ms = 2000, .sla_p99_ms = 1000,
+				  .reported_cost_micros = -1, .price_micros = 10};
+
+	ASSERT(trust_latency_factor(&o) == 0.0);
+	ASSERT(trust_cost_factor(&o) == 1.0);
+	o.overrun = 1;
+	ASSERT(trust_cost_factor(&o) == 0.0);
+	o.latency_ms = 1250;
+	ASSERT(trust_latency_factor(&o) == 0.75);
+}

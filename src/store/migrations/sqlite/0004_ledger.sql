@@ -31,6 +31,15 @@ ALTER TABLE delegations ADD COLUMN budget_remaining_micros INTEGER NOT NULL DEFA
 ALTER TABLE delegations ADD COLUMN dispatched_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE delegations ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE delegations ADD COLUMN settled_at INTEGER NOT NULL DEFAULT 0;
+-- a person's decision on a pending approval (docs/approvals.md); while
+-- pending, expires_at is the approval deadline (0: none)
+ALTER TABLE delegations ADD COLUMN decided TEXT NOT NULL DEFAULT ''
+  CHECK (decided IN ('', 'approved', 'rejected'));
+ALTER TABLE delegations ADD COLUMN decided_by_key_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN decided_by_key_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN approver TEXT NOT NULL DEFAULT '';
+ALTER TABLE delegations ADD COLUMN decided_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE delegations ADD COLUMN decision_reason TEXT NOT NULL DEFAULT '';
 CREATE INDEX delegations_by_status ON delegations(org_id, status, created_at);
 CREATE INDEX delegations_open ON delegations(status, expires_at)
   WHERE status IN ('dispatched', 'pending_approval');
@@ -58,6 +67,7 @@ CREATE TABLE audit_log (
   budget_remaining_micros INTEGER NOT NULL,       -- -1: no monthly budget
   trust_before            REAL,
   trust_after             REAL,
+  approval                TEXT,                   -- JSON of a person's decision; NULL none
   PRIMARY KEY (org_id, event_id),
   UNIQUE (org_id, delegation_id)
 ) STRICT;
