@@ -7,10 +7,12 @@ ALTER TABLE agents ADD COLUMN search tsvector GENERATED ALWAYS AS (
   setweight(to_tsvector('english', description), 'C')) STORED;
 CREATE INDEX agents_search ON agents USING gin(search);
 
--- disc_seq orders changes by commit: the trigger takes a transaction-level
--- advisory lock before drawing the number, so a transaction that drew a
--- smaller number has committed before any larger one is visible, and a
--- reader that has seen seq N has seen everything up to N.
+-- disc_seq orders changes by commit: a deferred trigger draws the number
+-- at commit time, after taking a transaction-level advisory lock, so a
+-- transaction that drew a smaller number has committed before any larger
+-- one is visible, and a reader that has seen seq N has seen everything up
+-- to N. Deferred, the lock is taken after the transaction's other work
+-- (the ledger's budget and org rows), so it cannot be part of a deadlock.
 CREATE SEQUENCE agents_disc_seq;
 ALTER TABLE agents ADD COLUMN disc_seq bigint NOT NULL DEFAULT 0;
 UPDATE agents SET disc_seq = nextval('agents_disc_seq');
@@ -18,14 +20,16 @@ CREATE INDEX agents_by_disc_seq ON agents(disc_seq);
 CREATE FUNCTION agents_disc_seq_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock(7366277434695478131);
-  NEW.disc_seq := nextval('agents_disc_seq');
-  RETURN NEW;
+  UPDATE agents SET disc_seq = nextval('agents_disc_seq')
+  WHERE org_id = NEW.org_id AND agent_id = NEW.agent_id;
+  RETURN NULL;
 END $$;
-CREATE TRIGGER agents_disc_seq_ins BEFORE INSERT ON agents
-  FOR EACH ROW EXECUTE FUNCTION agents_disc_seq_bump();
-CREATE TRIGGER agents_disc_seq_upd BEFORE UPDATE OF name, description, capability_type,
-  per_call_micros, p99_latency_ms, is_public, status, trust_score, embedding_id ON agents
-  FOR EACH ROW EXECUTE FUNCTION agents_disc_seq_bump();
+CREATE CONSTRAINT TRIGGER agents_disc_seq_ins AFTER INSERT ON agents
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION agents_disc_seq_bump();
+CREATE CONSTRAINT TRIGGER agents_disc_seq_upd AFTER UPDATE OF name, description,
+  capability_type, per_call_micros, p99_latency_ms, is_public, status, trust_score,
+  embedding_id ON agents
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION agents_disc_seq_bump();
 
 CREATE TABLE agent_embeddings (
   org_id       text NOT NULL,
