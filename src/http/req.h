@@ -54,6 +54,7 @@ struct req {
 
 	struct buf body;
 	int body_too_large;
+	int late;                   /* arrived after shutdown began: 503 */
 	size_t discarded;           /* body bytes dropped after going too large */
 	int answered;               /* a response is queued */
 	int suspended;              /* parked by req_suspend: answered on resume */

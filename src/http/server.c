@@ -45,7 +45,6 @@ struct server {
 	struct MHD_Daemon *d;
 	struct app *app;
 	int fd;
-	MHD_socket quiesced; /* listen socket handed back by quiesce, or invalid */
 };
 
 static void req_free(struct req *r)
@@ -322,6 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		*con_cls = r;
 		atomic_fetch_add(&app->in_flight, 1);
+		r->late = atomic_load(&app->shutting_down);
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > REQ_MAX_BODY) {
 			r->body_too_large = 1;
@@ -358,6 +358,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond(r);
 	if (r->body_too_large)
 		return respond(r);
+	if (r->late) {
+		req_fail(r, E(UNAVAILABLE), "the server is shutting down; retry on another instance");
+		return respond(r);
+	}
 	dispatch(r);
 	if (r->suspended)
 		return MHD_YES;
@@ -469,7 +473,6 @@ int server_start(struct app *app, const char *listen_on, struct server **out, ch
 		return rc;
 	}
 	s->app = app;
-	s->quiesced = MHD_INVALID_SOCKET;
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -498,20 +501,18 @@ static void wait_idle(struct server *s, uint64_t deadline)
 		usleep(10000);
 }
 
+/*
+ * The listener stays open while in-flight requests finish: a request that
+ * arrives meanwhile is answered 503 (on_request) with Connection: close.
+ * MHD_quiesce_daemon is not used: in libmicrohttpd 0.9.75 with a thread
+ * pool and epoll it removes the listen socket from each worker's epoll set
+ * while that worker may be removing it too, and the loser aborts the
+ * process ("Failed to remove listen FD from epoll set").
+ */
 void server_drain(struct server *s, int grace_s)
 {
-	MHD_socket lfd;
-
 	if (!s)
 		return;
-	/*
-	 * Quiesce returns at once, but each pool thread drops the socket from
-	 * its epoll set only on its next turn: closing it here races that
-	 * removal and makes MHD abort. It is closed after MHD_stop_daemon.
-	 */
-	lfd = MHD_quiesce_daemon(s->d);
-	if (lfd != MHD_INVALID_SOCKET)
-		s->quiesced = lfd;
 	wait_idle(s, time_mono_ns() + (uint64_t)grace_s * 1000000000ull);
 }
 
@@ -524,7 +525,5 @@ void server_free(struct server *s)
 		log_msg("warn", "shutdown", "%d requests still in flight at stop",
 			atomic_load(&s->app->in_flight));
 	MHD_stop_daemon(s->d);
-	if (s->quiesced != MHD_INVALID_SOCKET)
-		close(s->quiesced);
 	free(s);
 }

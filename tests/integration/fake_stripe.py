@@ -22,7 +22,9 @@ leave nothing behind, so a retry runs for real.
 Behaviour: `push(*answers)` queues answers for the next requests, whatever
 they are (after the queue: 200); `fail_identifier(id, status, message)`
 answers that identifier with an error until `heal(id)`. `on_answer`, when
-set, is called after each answer is written (the kill test uses it).
+set, is called once each request has been acted on and before its answer is
+written (the kill test kills the sender there: the effect happened, the
+answer never arrives).
 """
 import json
 import re
@@ -197,10 +199,13 @@ class FakeStripe:
             else:
                 a = self._decide(h, hit, raw)
             hit.status = a["status"]
-        self._reply(h, a["status"], a["headers"], a["body"])
         cb = self.on_answer
-        if cb:
+        if cb:  # the effect is done; the answer has not left yet
             cb(hit)
+        try:
+            self._reply(h, a["status"], a["headers"], a["body"])
+        except OSError:
+            pass  # the client died meanwhile (the kill test): Stripe acted all the same
 
     def _decide(self, h, hit, raw):
         if self.queue:
